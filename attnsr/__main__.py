@@ -1,0 +1,5 @@
+import sys
+
+from attnsr.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Command-line interface: argument parsing only; every subcommand calls the library."""

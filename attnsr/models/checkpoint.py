@@ -1,0 +1,212 @@
+"""Loading official checkpoints safely, and reading/writing our own safetensors format.
+
+Checkpoints are untrusted input: ``.pt``/``.pth`` files go through ``torch.load(weights_only=True)``, which
+refuses any pickle that references code; ``.safetensors`` files cannot hold code at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from attnsr.errors import CheckpointError
+from attnsr.models import registry
+from attnsr.models.registry import NetworkEntry, StateDict
+
+FORMAT_TAG = "attnsr-1"
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Read ``path`` without executing anything. Returns (raw object as a dict, safetensors metadata)."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such checkpoint file")
+    if p.stat().st_size == 0:
+        raise CheckpointError(f"{p}: file is empty")
+    if p.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(p), framework="pt", device="cpu") as f:
+                meta = dict(f.metadata() or {})
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as exc:  # safetensors raises its own error types
+            raise CheckpointError(f"{p}: not a valid safetensors file ({exc})") from exc
+        return tensors, meta
+    try:
+        obj = torch.load(str(p), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{p}: refused to load: the pickle references objects other than tensors and plain "
+            f"containers, which could run code ({first})"
+        ) from exc
+    except Exception as exc:
+        raise CheckpointError(f"{p}: cannot read checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{p}: expected a dict of tensors, found {type(obj).__name__}")
+    return dict(obj), {}
+
+
+_CONTAINER_KEYS = ("state_dict", "model_state_dict", "params_ema", "params", "model", "net", "generator")
+
+
+def _is_tensor_map(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def unwrap_state_dict(obj: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Find the state dict inside an official container and return a new flat dict.
+
+    Handles ``{"state_dict": sd}``, ``{"model_state_dict": sd}`` (and a few other common wrappers),
+    ``module.`` prefixes left by DataParallel/DDP, and the separately saved Fs-SRGAN parts
+    ``{"E": sd_E, "G": sd_G}`` (flattened to ``E.<key>``/``G.<key>``). Never mutates ``obj``.
+    """
+    if isinstance(obj, Mapping) and {"E", "G"} <= set(obj) and all(
+        _is_tensor_map(obj[k]) for k in ("E", "G")
+    ):
+        flat = {f"E.{k}": v for k, v in unwrap_state_dict(obj["E"]).items()}
+        flat.update({f"G.{k}": v for k, v in unwrap_state_dict(obj["G"]).items()})
+        return flat
+    current: Any = obj
+    for _ in range(4):
+        if _is_tensor_map(current):
+            break
+        inner = next((current[k] for k in _CONTAINER_KEYS if isinstance(current, Mapping) and k in current
+                      and isinstance(current[k], Mapping)), None)
+        if inner is None:
+            break
+        current = inner
+    if not isinstance(current, Mapping):
+        raise CheckpointError("checkpoint holds no state dict")
+    sd = {k: v for k, v in current.items() if isinstance(v, torch.Tensor)}
+    if not sd:
+        raise CheckpointError(f"checkpoint holds no tensors (top-level keys: {sorted(current)[:8]})")
+    if all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def check_keys(expected: StateDict, given: StateDict, *, where: str) -> None:
+    """Raise one :class:`CheckpointError` listing missing, unexpected and mis-shaped keys together."""
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    shaped = [
+        f"{k}: checkpoint {tuple(given[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in expected
+        if k in given and tuple(given[k].shape) != tuple(expected[k].shape)
+    ]
+    if missing or unexpected or shaped:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)}: {missing[:10]}{' ...' if len(missing) > 10 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)}: {unexpected[:10]}{' ...' if len(unexpected) > 10 else ''}")
+        if shaped:
+            parts.append(f"mis-shaped {len(shaped)}: {shaped[:10]}{' ...' if len(shaped) > 10 else ''}")
+        raise CheckpointError(f"{where}: state dict does not fit the network; " + "; ".join(parts))
+
+
+def _config_to_json(cfg: Any) -> str:
+    return json.dumps(dataclasses.asdict(cfg), sort_keys=True)
+
+
+def save_model(model: nn.Module, path: str | os.PathLike[str], *, extra: Mapping[str, str] | None = None) -> None:
+    """Write ``model`` in our format: safetensors + metadata (arch, scale, config), atomically."""
+    from safetensors.torch import save_file
+
+    name = getattr(model, "attnsr_name", None)
+    cfg = getattr(model, "attnsr_config", None)
+    if name is None or cfg is None:
+        raise ValueError("model was not built by attnsr.models.create/from_official; arch unknown")
+    meta = {"format": FORMAT_TAG, "arch": name, "scale": str(getattr(cfg, "scale", "")),
+            "config": _config_to_json(cfg)}
+    meta.update(extra or {})
+    sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    try:
+        save_file(sd, str(tmp), metadata=meta)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> nn.Module:
+    """Load a model saved by :func:`save_model` (eval mode)."""
+    tensors, meta = read_checkpoint(path)
+    if meta.get("format") != FORMAT_TAG:
+        raise CheckpointError(f"{path}: not an attnsr model file (no '{FORMAT_TAG}' metadata); "
+                              "use attnsr.models.from_official for official checkpoints")
+    return _build_from_meta(tensors, meta, where=str(path)).to(device)
+
+
+def _build_from_meta(tensors: StateDict, meta: Mapping[str, str], *, where: str) -> nn.Module:
+    entry = registry.get_entry(meta["arch"])
+    try:
+        cfg_kwargs = json.loads(meta["config"])
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{where}: metadata key 'config' is missing or not JSON") from exc
+    model = registry.tag(entry.build(entry.config_cls(**cfg_kwargs)), entry.name, entry.config_cls(**cfg_kwargs))
+    check_keys(model.state_dict(), tensors, where=where)
+    model.load_state_dict(dict(tensors), strict=True)
+    return model.eval()
+
+
+def detect_entry(sd: StateDict, arch: str | None = None) -> tuple[NetworkEntry, dict[str, Any]]:
+    """Which registered network an official state dict belongs to, with the config it implies."""
+    candidates = [registry.get_entry(arch)] if arch else list(registry.all_entries().values())
+    for entry in candidates:
+        if entry.detect is None:
+            continue
+        found = entry.detect(sd)
+        if found is not None:
+            return entry, found
+    hint = f" as {arch!r}" if arch else ""
+    raise CheckpointError(
+        f"state dict not recognised{hint} ({len(sd)} keys, first: {list(sd)[:5]}); pass arch= to name it"
+    )
+
+
+def from_official(
+    checkpoint: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    arch: str | None = None,
+    scale: int | None = None,
+    **overrides: Any,
+) -> nn.Module:
+    """Build a network from an official checkpoint (or one of ours) and load it strictly.
+
+    ``checkpoint`` is a path (.pt/.pth/.pth.tar/.safetensors) or an already-loaded mapping. Architecture,
+    scale and every hyper-parameter that shapes reveal are inferred; ``arch``, ``scale`` and ``overrides``
+    fix the rest. Returns the model in eval mode, taking and returning RGB in [0, 1] (no clamp).
+    """
+    where = str(checkpoint) if not isinstance(checkpoint, Mapping) else "checkpoint"
+    meta: dict[str, str] = {}
+    if isinstance(checkpoint, Mapping):
+        raw: Mapping[str, Any] = checkpoint
+    else:
+        raw, meta = read_checkpoint(checkpoint)
+    if meta.get("format") == FORMAT_TAG:
+        return _build_from_meta(raw, meta, where=where)
+    sd = unwrap_state_dict(raw)
+    entry, found = detect_entry(sd, arch)
+    if scale is not None:
+        found["scale"] = scale
+    found.update(overrides)
+    cfg = entry.make_config(**found)
+    model = registry.tag(entry.build(cfg), entry.name, cfg)
+    ours = entry.convert(sd, cfg) if entry.convert is not None else dict(sd)
+    check_keys(model.state_dict(), ours, where=f"{where} as {entry.name}")
+    model.load_state_dict(ours, strict=True)
+    return model.eval()

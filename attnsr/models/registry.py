@@ -1,0 +1,116 @@
+"""The one explicit list of networks, and the small record each network file contributes.
+
+Every network file (``attnsr/models/<name>.py``) defines ``ENTRIES``: a tuple of :class:`NetworkEntry`.
+This module imports exactly the files named in :data:`NETWORK_MODULES`, in that order; nothing registers
+itself by side effect. A module is imported only when one of its entries is first needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+StateDict = Mapping[str, torch.Tensor]
+
+#: The network files, in the order ``attnsr models`` lists them.
+NETWORK_MODULES: tuple[str, ...] = (
+    "fsanet",
+    "hspan",
+    "defian",
+    "rcan",
+    "dfsa",
+    "rrdbnet",
+    "fasrgan",
+    "fssrgan",
+)
+
+
+@dataclass(frozen=True)
+class NetworkEntry:
+    """What the toolkit needs to know about one network (or one named variant of it).
+
+    name:       registry name used by :func:`create` (lower case, e.g. ``"defian_s"``).
+    config_cls: frozen dataclass of constructor arguments; its defaults are the official ones and it has
+                a ``scale`` field (discriminators: ``scale`` is ignored but still present, default 1).
+    build:      config -> nn.Module. The module takes and returns float32 NCHW RGB in [0, 1].
+    scales:     scales with an official configuration.
+    defaults:   overrides of ``config_cls`` defaults that define this named variant.
+    official_params: scale -> trainable parameter count of the official model at this variant's
+                configuration, as printed in the spec (what the tests check).
+    detect:     official state dict -> config kwargs (including ``scale``) if the keys belong to this
+                entry, else ``None``. Infers every hyper-parameter that shapes reveal.
+    convert:    (official state dict, config) -> our state dict. Pure: never mutates its input.
+    role:       ``"generator"`` or ``"discriminator"``.
+    summary:    one line for ``attnsr models``.
+    """
+
+    name: str
+    config_cls: type
+    build: Callable[[Any], nn.Module]
+    scales: tuple[int, ...] = (2, 3, 4)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    official_params: Mapping[int, int] = field(default_factory=dict)
+    detect: Callable[[StateDict], dict[str, Any] | None] | None = None
+    convert: Callable[[StateDict, Any], dict[str, torch.Tensor]] | None = None
+    role: str = "generator"
+    summary: str = ""
+
+    def make_config(self, scale: int | None = None, **overrides: Any) -> Any:
+        """The typed config of this entry, with the variant defaults and the user's overrides."""
+        names = {f.name for f in dataclasses.fields(self.config_cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise TypeError(f"{self.name}: unknown config key(s) {unknown}; valid keys: {sorted(names)}")
+        kwargs = dict(self.defaults)
+        kwargs.update(overrides)
+        if scale is not None:
+            kwargs["scale"] = scale
+        return self.config_cls(**kwargs)
+
+
+def _module_entries(module_name: str) -> tuple[NetworkEntry, ...]:
+    module = importlib.import_module(f"attnsr.models.{module_name}")
+    entries = getattr(module, "ENTRIES", None)
+    if entries is None:
+        raise ImportError(f"attnsr.models.{module_name} defines no ENTRIES")
+    return tuple(entries)
+
+
+def all_entries() -> dict[str, NetworkEntry]:
+    """Every registered entry by name, in :data:`NETWORK_MODULES` order (imports every network file)."""
+    out: dict[str, NetworkEntry] = {}
+    for module_name in NETWORK_MODULES:
+        for entry in _module_entries(module_name):
+            if entry.name in out:
+                raise ValueError(f"network name {entry.name!r} registered twice")
+            out[entry.name] = entry
+    return out
+
+
+def get_entry(name: str) -> NetworkEntry:
+    """The entry called ``name`` (case-insensitive); the error lists the valid names."""
+    entries = all_entries()
+    key = name.lower()
+    if key not in entries:
+        raise KeyError(f"unknown network {name!r}; known: {', '.join(entries)}")
+    return entries[key]
+
+
+def create(name: str, *, scale: int | None = None, **config: Any) -> nn.Module:
+    """Build network ``name`` with official defaults, the given ``scale`` and config overrides."""
+    entry = get_entry(name)
+    cfg = entry.make_config(scale, **config)
+    return tag(entry.build(cfg), entry.name, cfg)
+
+
+def tag(model: nn.Module, name: str, cfg: Any) -> nn.Module:
+    """Record on ``model`` which entry and config built it (used when saving in our format)."""
+    model.attnsr_name = name  # type: ignore[attr-defined]
+    model.attnsr_config = cfg  # type: ignore[attr-defined]
+    return model

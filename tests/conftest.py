@@ -1,0 +1,35 @@
+"""Shared fixtures. ``shared`` is the one way tests reach ../shared (env var ATTNSR_SHARED)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path | None:
+    """The shared data folder, or None when it is not there."""
+    path = Path(os.environ.get("ATTNSR_SHARED", REPO.parent / "shared"))
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """Path of ../shared (override with ATTNSR_SHARED); skips the test when it is absent."""
+    path = shared_dir()
+    if path is None:
+        pytest.skip(
+            "shared data not found: set ATTNSR_SHARED to the folder holding conformance/, datasets/, "
+            "specs/ (default ../shared beside the checkout)"
+        )
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_threads() -> None:
+    # Small CPU tests run fastest and most reproducibly on few threads.
+    torch.set_num_threads(2)

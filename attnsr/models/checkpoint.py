@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -44,13 +45,15 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
     try:
         obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{p}: refused to load: the pickle references objects other than tensors and plain "
-            f"containers, which could run code ({first})"
-        ) from exc
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        if found:
+            raise CheckpointError(
+                f"{p}: refused to load: the pickle references {found.group(1)}, which is not a tensor or "
+                "plain container and could run code"
+            ) from exc
+        raise CheckpointError(f"{p}: cannot read checkpoint (not a torch.save file or corrupt)") from exc
     except Exception as exc:
-        raise CheckpointError(f"{p}: cannot read checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise CheckpointError(f"{p}: cannot read checkpoint ({type(exc).__name__}: {exc})".splitlines()[0]) from exc
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{p}: expected a dict of tensors, found {type(obj).__name__}")
     return dict(obj), {}

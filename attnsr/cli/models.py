@@ -1,0 +1,51 @@
+"""``attnsr models``: every registered network and variant, with parameters and FLOPs."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from attnsr.errors import ConfigError
+
+HELP = "list networks and variants with parameter counts and FLOPs"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", default="64x64", help="LR input size HxW for the FLOP count (default 64x64)")
+    p.add_argument("--no-flops", action="store_true", help="skip the FLOP count (faster)")
+    p.add_argument("--scale", type=int, default=None, help="only this scale")
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise ConfigError(f"--size: expected HxW such as 64x64, got {text!r}") from exc
+    return h, w
+
+
+def run(args: argparse.Namespace) -> int:
+    from attnsr.models import all_entries, create
+    from attnsr.models.stats import count_flops, count_params
+
+    h, w = _parse_size(args.size)
+    torch.set_grad_enabled(False)
+    rows = []
+    for name, entry in all_entries().items():
+        for scale in entry.scales:
+            if args.scale is not None and scale != args.scale:
+                continue
+            model = create(name, scale=scale).eval()
+            size = (h, w)
+            if entry.role == "discriminator":
+                size = getattr(entry.config_cls, "input_size", None) or size
+            flops = "" if args.no_flops else f"{count_flops(model, *size) / 1e9:.2f}"
+            rows.append((name, entry.role[:5], f"x{scale}" if entry.role == "generator" else "-",
+                         f"{count_params(model):,}", flops, entry.summary))
+    header = ("network", "role", "scale", "params", f"GFLOPs@{h}x{w}", "description")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return 0

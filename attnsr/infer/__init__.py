@@ -1,0 +1,1 @@
+"""Upscaling engine: tiling, self-ensemble, model resolution and export."""

@@ -1,0 +1,293 @@
+"""The upscaling engine: any image size in bounded memory, inference-mode, optional self-ensemble.
+
+``Upscaler(model).upscale(image)`` takes a PIL image, a numpy array (H×W, H×W×C; uint8, uint16 or float
+in [0,1]) or a tensor ((3,H,W) or (N,3,H,W) in [0,1]) and returns the same kind. Grayscale stays
+grayscale and alpha is carried through (upscaled with MATLAB bicubic).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from attnsr.image.resize import imresize
+from attnsr.infer.tiling import plan_tiles, self_ensemble, tiled_forward
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; otherwise the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes that may be used on ``device`` now (CUDA: free memory; CPU: MemAvailable)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+
+
+def activation_bytes_per_pixel(model: nn.Module, device: torch.device, probe: int = 24) -> float:
+    """Bytes of the largest intermediate activation per LR input pixel, measured on a probe input.
+
+    Inference keeps only a few activations alive at once, so a small multiple of this bounds the peak.
+    """
+    largest = 0
+
+    def hook(_m: nn.Module, _i: Any, out: Any) -> None:
+        nonlocal largest
+        if isinstance(out, torch.Tensor):
+            largest = max(largest, out.numel() * out.element_size())
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(1, 3, probe, probe, device=device))
+    finally:
+        for h in handles:
+            h.remove()
+    return largest / (probe * probe)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How to run a model. ``tile``: LR tile size, 0 = whole image, None = automatic from free memory."""
+
+    tile: int | None = None
+    overlap: int = 16
+    batch: int | None = None
+    self_ensemble: bool = False
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    memory_fraction: float = 0.25
+    live_activations: float = 8.0
+
+
+class Upscaler:
+    """Runs an SR model (RGB [0,1] in and out) on images of any size.
+
+    ``model`` is any module mapping (N,3,h,w) to (N,3,h·s,w·s); ``chop`` optionally replaces the model's
+    forward by an official chopped forward (HSPAN/FSANet reproduction) and disables tiling.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        scale: int | None = None,
+        device: str | torch.device = "auto",
+        options: EngineOptions | None = None,
+        chop: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        fold: bool = True,
+        **option_overrides: Any,
+    ) -> None:
+        base = options or EngineOptions()
+        self.options = EngineOptions(**{**base.__dict__, **option_overrides})
+        if self.options.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.options.precision!r}")
+        self.device = pick_device(device) if isinstance(device, str) else device
+        if self.device.type == "cpu" and self.options.precision == "fp16":
+            raise ValueError("fp16 is not supported on CPU (slow and inaccurate); use fp32 or bf16")
+        self.scale = scale or _model_scale(model)
+        model = model.eval()
+        if fold:
+            from attnsr.ops.fold import fold_for_inference
+
+            model = fold_for_inference(model)
+        model = model.to(self.device)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        if self.options.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self._forward: Callable[[torch.Tensor], torch.Tensor] = (
+            torch.compile(model) if self.options.compile else model  # type: ignore[assignment]
+        )
+        self.chop = chop
+        self._bytes_per_px: float | None = None
+
+    # ----------------------------------------------------------------- planning
+    def tile_size(self, height: int, width: int) -> int:
+        """LR tile edge for an image: the user's, or the largest that fits the memory budget."""
+        if self.options.tile is not None:
+            return self.options.tile if self.options.tile > 0 else max(height, width)
+        if self._bytes_per_px is None:
+            self._bytes_per_px = activation_bytes_per_pixel(self.model, self.device)
+        budget = available_memory(self.device) * self.options.memory_fraction
+        per_px = self._bytes_per_px * self.options.live_activations
+        edge = int(math.sqrt(max(budget, 1) / max(per_px, 1.0)))
+        edge = max(32, min(edge, 2048)) // 8 * 8
+        return max(height, width) if edge >= max(height, width) else edge
+
+    def _batch_size(self, n_tiles: int) -> int:
+        if self.options.batch is not None:
+            return max(1, self.options.batch)
+        # On CPU a batch of tiles is no faster than tiles one by one and costs memory; on GPU it fills the device.
+        return 1 if self.device.type == "cpu" else min(n_tiles, 8)
+
+    # ----------------------------------------------------------------- running
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.options.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.float16 if self.options.precision == "fp16" else torch.bfloat16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        if self.options.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            y = (self.chop or self._forward)(x)
+        return y.float()
+
+    def _run_maybe_ensemble(self, x: torch.Tensor) -> torch.Tensor:
+        return self_ensemble(self._run, x) if self.options.self_ensemble else self._run(x)
+
+    def upscale_tensor(
+        self,
+        lr: torch.Tensor,
+        *,
+        sink: Callable[[int, int, int, int, torch.Tensor], None] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> torch.Tensor | None:
+        """(N,3,H,W) or (3,H,W) float in [0,1] -> SR of the same layout (float, not clamped)."""
+        squeeze = lr.dim() == 3
+        batch = lr.unsqueeze(0) if squeeze else lr
+        outs = []
+        with torch.inference_mode():
+            for i in range(batch.shape[0]):
+                x = batch[i : i + 1].to(self.device, torch.float32)
+                if self.chop is not None:
+                    y = self._run_maybe_ensemble(x)
+                    if sink is not None:
+                        sink(0, y.shape[-2], 0, y.shape[-1], y)
+                    outs.append(y)
+                    continue
+                h, w = x.shape[-2:]
+                tile = self.tile_size(h, w)
+                n_tiles = len(plan_tiles(h, w, tile, self.options.overlap))
+                outs.append(tiled_forward(
+                    self._run_maybe_ensemble, x, self.scale, tile=tile, overlap=self.options.overlap,
+                    batch=self._batch_size(n_tiles), sink=sink, progress=progress,
+                ))
+        if sink is not None:
+            return None
+        out = torch.cat(outs)
+        return out[0] if squeeze else out
+
+    def count_tiles(self, height: int, width: int) -> int:
+        """How many tiles an LR image of this size is cut into (for progress bars)."""
+        if self.chop is not None:
+            return 1
+        return len(plan_tiles(height, width, self.tile_size(height, width), self.options.overlap))
+
+    def upscale(self, image: Any) -> Any:
+        """Upscale a PIL image, numpy array or tensor; returns the same kind (see module docstring)."""
+        if isinstance(image, torch.Tensor):
+            return self.upscale_tensor(image)
+        if isinstance(image, np.ndarray):
+            return self.upscale_array(image)
+        from PIL import Image
+
+        if isinstance(image, Image.Image):
+            return _pil_from_array(self.upscale_array(_array_from_pil(image)), image.mode)
+        raise TypeError(f"upscale expects a PIL image, numpy array or tensor, got {type(image).__name__}")
+
+    def upscale_array(
+        self, array: np.ndarray, *, progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """H×W / H×W×1 / H×W×3 / H×W×4 array (uint8, uint16 or float in [0,1]) -> upscaled, same dtype.
+
+        Integer outputs are quantised tile by tile straight into the result, so the float SR image of a
+        large photo is never held in memory at once.
+        """
+        rgb, alpha, gray, maxval = split_array(array)
+        h, w = rgb.shape[-2:]
+        s = self.scale
+        channels = 1 if gray else 3
+        out = np.empty((h * s, w * s, channels + (alpha is not None)), dtype=array.dtype)
+
+        def sink(y0: int, y1: int, x0: int, x1: int, sr: torch.Tensor) -> None:
+            core = sr[0].clamp(0, 1)
+            if gray:
+                core = core.mean(0, keepdim=True)
+            values = core.permute(1, 2, 0).cpu().numpy()
+            out[y0:y1, x0:x1, :channels] = _quantise(values, array.dtype, maxval)
+
+        self.upscale_tensor(rgb, sink=sink, progress=progress)
+        if alpha is not None:
+            up = imresize(alpha[0].numpy().astype(np.float64), float(s))
+            out[:, :, channels] = _quantise(np.clip(up, 0, 1), array.dtype, maxval)
+        return out[:, :, 0] if array.ndim == 2 else out
+
+
+def _quantise(values: np.ndarray, dtype: np.dtype, maxval: float) -> np.ndarray:
+    if np.issubdtype(dtype, np.integer):
+        return np.floor(values * maxval + 0.5).astype(dtype)
+    return values.astype(dtype)
+
+
+def split_array(array: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None, bool, float]:
+    """An H×W(×C) array -> (rgb (3,H,W) float [0,1], alpha (1,H,W) or None, is_gray, integer max)."""
+    if array.dtype == np.uint8:
+        maxval = 255.0
+    elif array.dtype == np.uint16:
+        maxval = 65535.0
+    elif np.issubdtype(array.dtype, np.floating):
+        maxval = 1.0
+    else:
+        raise TypeError(f"unsupported array dtype {array.dtype}; use uint8, uint16 or float in [0,1]")
+    a = array[:, :, None] if array.ndim == 2 else array
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(f"expected an H×W or H×W×{{1,2,3,4}} array, got shape {array.shape}")
+    t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32) / maxval).permute(2, 0, 1)
+    gray = t.shape[0] in (1, 2)
+    colour = t[:1].expand(3, -1, -1) if gray else t[:3]
+    alpha = t[-1:] if t.shape[0] in (2, 4) else None
+    return colour.contiguous(), alpha, gray, maxval
+
+
+def _array_from_pil(image: Any) -> np.ndarray:
+    mode = image.mode
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode in ("I;16", "I;16B", "I;16L"):
+        return np.asarray(image, dtype=np.uint16)
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        image = image.convert("RGB")
+    return np.asarray(image)
+
+
+def _pil_from_array(array: np.ndarray, mode: str) -> Any:
+    from PIL import Image
+
+    if array.dtype == np.uint16:
+        return Image.fromarray(array if array.ndim == 2 else (array[..., 0] if array.shape[2] == 1 else array))
+    return Image.fromarray(array)
+
+
+def _model_scale(model: nn.Module) -> int:
+    cfg = getattr(model, "attnsr_config", None)
+    scale = getattr(cfg, "scale", None) or getattr(model, "scale", None)
+    if not isinstance(scale, int):
+        raise ValueError("cannot tell the model's scale: pass Upscaler(model, scale=...)")
+    return scale

@@ -48,6 +48,7 @@ class NetworkEntry:
     convert:    (official state dict, config) -> our state dict. Pure: never mutates its input.
     role:       ``"generator"`` or ``"discriminator"``.
     summary:    one line for ``attnsr models``.
+    chop:       (model, lr) -> sr: the official chopped test-time forward, where the paper used one.
     """
 
     name: str
@@ -60,6 +61,7 @@ class NetworkEntry:
     convert: Callable[[StateDict, Any], dict[str, torch.Tensor]] | None = None
     role: str = "generator"
     summary: str = ""
+    chop: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
 
     def make_config(self, scale: int | None = None, **overrides: Any) -> Any:
         """The typed config of this entry, with the variant defaults and the user's overrides."""

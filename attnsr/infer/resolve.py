@@ -1,0 +1,86 @@
+"""Turn what a user names (``bicubic``, ``default``, a bundled model, a registry name + weights file)
+into a ready model: the single place ``attnsr upscale``, ``attnsr eval`` and ``attnsr compare`` share."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from attnsr.errors import ConfigError
+from attnsr.image.resize import imresize
+
+#: the bundled family that ``--model default`` names (trained here, see configs/bundled/)
+DEFAULT_BUNDLED = "attnsr-small"
+DEFAULT_SCALE = 2
+_BUNDLED_RE = re.compile(r"^(?P<name>.+)_x(?P<scale>\d+)\.safetensors$")
+
+
+class Bicubic(nn.Module):
+    """The bicubic baseline (MATLAB imresize) as a parameter-free model: RGB [0,1] in and out."""
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return imresize(x, float(self.scale))
+
+
+def bundled_models() -> dict[tuple[str, int], Path]:
+    """(name, scale) -> file of every model shipped inside the package."""
+    folder = resources.files("attnsr") / "assets" / "models"
+    found: dict[tuple[str, int], Path] = {}
+    if folder.is_dir():
+        for item in folder.iterdir():
+            m = _BUNDLED_RE.match(item.name)
+            if m:
+                found[(m["name"], int(m["scale"]))] = Path(str(item))
+    return dict(sorted(found.items()))
+
+
+@dataclass(frozen=True)
+class Resolved:
+    model: nn.Module
+    scale: int
+    label: str
+    chop_name: str | None = None
+
+
+def resolve_model(
+    model: str | None = None, weights: str | Path | None = None, scale: int | None = None, *, chop: bool = False
+) -> Resolved:
+    """Resolve ``--model``/``--weights``/``--scale`` to a model in eval mode (on CPU)."""
+    from attnsr.models import all_entries, from_official
+
+    name = (model or ("default" if weights is None else "")).lower()
+    if weights is not None:
+        arch = name if name in all_entries() else None
+        if name and arch is None:
+            raise ConfigError(f"--model {model!r} with --weights: name a registry network or leave --model out")
+        net = from_official(weights, arch=arch, scale=scale)
+        net_scale = int(net.attnsr_config.scale)
+        if scale is not None and scale != net_scale:
+            raise ConfigError(f"{weights}: model is x{net_scale}, --scale asked for x{scale}")
+        return Resolved(net, net_scale, Path(weights).stem, net.attnsr_name if chop else None)
+    if name == "bicubic":
+        s = scale or DEFAULT_SCALE
+        return Resolved(Bicubic(s), s, "bicubic")
+    bundled = bundled_models()
+    family = DEFAULT_BUNDLED if name == "default" else name
+    s = scale or DEFAULT_SCALE
+    if (family, s) in bundled:
+        from attnsr.models import load_model
+
+        net = load_model(bundled[(family, s)])
+        return Resolved(net, s, f"{family}_x{s}", net.attnsr_name if chop else None)
+    if name in all_entries():
+        raise ConfigError(f"--model {name}: give --weights FILE (an official or attnsr checkpoint); "
+                          "a network without trained weights would output noise")
+    known = ", ".join(sorted({f"{n} (x{s})" for (n, s) in bundled})) or "none shipped"
+    raise ConfigError(f"--model {model!r} x{s}: not a bundled model (bundled: {known}), 'bicubic', or a "
+                      "registry network with --weights")

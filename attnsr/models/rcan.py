@@ -1,0 +1,191 @@
+"""RCAN: "Image Super-Resolution Using Very Deep Residual Channel Attention Networks", Y. Zhang, K. Li, K. Li,
+B. Zhong, Y. Fu, ECCV 2018. Official code: ``yulunzhang/RCAN`` (``RCAN_TrainCode/code/model/rcan.py``).
+
+Residual-in-residual trunk: 10 residual groups (RG) of 20 residual channel-attention blocks (RCAB), each
+block conv-ReLU-conv followed by channel attention; long and short skips; pixel-shuffle tail.
+Attribute names are the official ones, so official checkpoints (``RCAN_BIX2.pt`` ...) load without renaming:
+``sub_mean``, ``head.0``, ``body.{g}.body.{b}.body.{0,2}``, ``body.{g}.body.{b}.body.3.conv_du.{0,2}``,
+``body.{g}.body.{n_resblocks}``, ``body.{n_resgroups}``, ``tail.0.{0,2}``, ``tail.1``, ``add_mean``.
+
+Differences from the official code: the wrapper takes and returns RGB in [0, 1] (scaled by ``rgb_range``
+inside), and MeanShift is frozen (the official module set ``self.requires_grad = False``, which freezes
+nothing); parameter counts here are trainable-only (spec ``dfsa.md`` §4.3 first row).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from attnsr.errors import ConfigError
+from attnsr.models.registry import NetworkEntry, StateDict
+from attnsr.ops.common import DIV2K_MEAN, CALayer, MeanShift, Upsampler, default_conv
+
+
+@dataclass(frozen=True)
+class RCANConfig:
+    """Official RCAN defaults (RCAN scripts: G10R20, 64 features, reduction 16, rgb_range 255)."""
+
+    scale: int = 2
+    n_resgroups: int = 10
+    n_resblocks: int = 20
+    n_feats: int = 64
+    reduction: int = 16
+    rgb_range: float = 255.0
+
+    def __post_init__(self) -> None:
+        if self.scale not in (2, 3, 4, 8):
+            raise ConfigError(f"rcan: scale must be 2, 3, 4 or 8, got {self.scale}")
+        if min(self.n_resgroups, self.n_resblocks) < 1 or self.n_feats < 1:
+            raise ConfigError(f"rcan: n_resgroups/n_resblocks/n_feats must be >= 1, got {self}")
+        if self.n_feats % self.reduction != 0:
+            raise ConfigError(f"rcan: reduction {self.reduction} must divide n_feats {self.n_feats}")
+
+
+class RCAB(nn.Module):
+    """Residual channel-attention block: x + CA(conv(ReLU(conv(x)))); B×C×H×W -> same."""
+
+    def __init__(self, n_feats: int, reduction: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            default_conv(n_feats, n_feats, 3),
+            nn.ReLU(inplace=True),
+            default_conv(n_feats, n_feats, 3),
+            CALayer(n_feats, reduction),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Official quirk: res_scale is accepted but unused (the .mul(res_scale) line is commented out).
+        return self.body(x) + x
+
+
+class ResidualGroup(nn.Module):
+    """n_resblocks RCABs and a conv, with a short skip; B×C×H×W -> same."""
+
+    def __init__(self, n_feats: int, reduction: int, n_resblocks: int) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = [RCAB(n_feats, reduction) for _ in range(n_resblocks)]
+        blocks.append(default_conv(n_feats, n_feats, 3))
+        self.body = nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + x
+
+
+class RCAN(nn.Module):
+    """RCAN; input B×3×H×W RGB in [0, 1] (any H, W), output B×3×(sH)×(sW) RGB ~[0, 1] (not clamped)."""
+
+    def __init__(self, cfg: RCANConfig) -> None:
+        super().__init__()
+        f = cfg.n_feats
+        self.rgb_range = cfg.rgb_range
+        self.sub_mean = MeanShift(cfg.rgb_range, DIV2K_MEAN, sign=-1)
+        self.head = nn.Sequential(default_conv(3, f, 3))
+        groups: list[nn.Module] = [ResidualGroup(f, cfg.reduction, cfg.n_resblocks) for _ in range(cfg.n_resgroups)]
+        groups.append(default_conv(f, f, 3))
+        self.body = nn.Sequential(*groups)
+        self.tail = nn.Sequential(Upsampler(cfg.scale, f), default_conv(f, 3, 3))
+        self.add_mean = MeanShift(cfg.rgb_range, DIV2K_MEAN, sign=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.head(self.sub_mean(x * self.rgb_range))
+        x = self.body(x) + x
+        return self.add_mean(self.tail(x)) / self.rgb_range
+
+
+def build(cfg: RCANConfig) -> RCAN:
+    return RCAN(cfg)
+
+
+# ----------------------------------------------------------------------------------------------- detection
+
+# Every key an official RCAN state dict may hold (MeanShift, head, RCAB convs and CA, group/trunk convs, tail).
+_RCAN_KEY = re.compile(
+    r"^(?:(?:sub_mean|add_mean|head\.0|tail\.1|body\.\d+|body\.\d+\.body\.\d+|body\.\d+\.body\.\d+\.body\.[02]"
+    r"|body\.\d+\.body\.\d+\.body\.3\.conv_du\.[02]|tail\.0\.\d+)\.(?:weight|bias))$"
+)
+_SIGNATURE = ("head.0.weight", "tail.1.weight", "body.0.body.0.body.3.conv_du.0.weight")
+
+
+def _count(sd: StateDict, pattern: str) -> int:
+    """Number of distinct integers i such that some key matches ``pattern`` with ``(\\d+)`` = i."""
+    rx = re.compile(pattern)
+    return len({m.group(1) for k in sd if (m := rx.match(k))})
+
+
+def infer_scale(sd: StateDict, n_feats: int) -> int | None:
+    """Scale from the EDSR-family upsampler ``tail.0``: one ×2 stage per conv of 4C outputs, or one ×3."""
+    convs = sorted(int(m.group(1)) for k in sd if (m := re.match(r"^tail\.0\.(\d+)\.weight$", k)))
+    if not convs:
+        return None
+    first = sd[f"tail.0.{convs[0]}.weight"].shape[0]
+    if first == 9 * n_feats and len(convs) == 1:
+        return 3
+    if first == 4 * n_feats:
+        return 2 ** len(convs)
+    return None
+
+
+def infer_rgb_range(sd: StateDict, default: float = 255.0) -> float:
+    """rgb_range from ``sub_mean.bias`` = -rgb_range·mean (std 1); 1 or 255, else the default."""
+    bias = sd.get("sub_mean.bias")
+    if bias is None or bias.numel() != 3:
+        return default
+    ratio = float(-bias[0]) / DIV2K_MEAN[0]
+    return 1.0 if abs(ratio - 1.0) < 1e-3 else default
+
+
+def detect(sd: StateDict) -> dict[str, Any] | None:
+    """Config of an official RCAN state dict, or None when its keys are not RCAN's.
+
+    Claims a dict only if it has RCAN's signature keys and every key fits RCAN's key grammar (so HSPAN,
+    DFSA and EDSR dicts are left alone); a broken RCAN dict is still claimed, and loading then lists its
+    missing/unexpected/mis-shaped keys. Inferred: groups, blocks, features, reduction, scale, rgb_range.
+    """
+    if not all(k in sd for k in _SIGNATURE) or not all(_RCAN_KEY.match(k) for k in sd):
+        return None
+    head = sd["head.0.weight"]
+    ca = sd["body.0.body.0.body.3.conv_du.0.weight"]
+    if head.ndim != 4 or ca.ndim != 4 or head.shape[1] != 3:
+        return None
+    n_feats = int(head.shape[0])
+    if ca.shape[1] != n_feats or ca.shape[0] == 0:
+        return None  # CA fed by something other than one value per channel: not RCAN
+    n_resgroups = _count(sd, r"^body\.(\d+)\.body\.0\.body\.0\.weight$")
+    n_resblocks = _count(sd, r"^body\.0\.body\.(\d+)\.body\.0\.weight$")
+    scale = infer_scale(sd, n_feats)
+    return {
+        "scale": scale if scale is not None else 2,
+        "n_resgroups": n_resgroups,
+        "n_resblocks": n_resblocks,
+        "n_feats": n_feats,
+        "reduction": max(1, n_feats // int(ca.shape[0])),
+        "rgb_range": infer_rgb_range(sd),
+    }
+
+
+def convert(sd: StateDict, cfg: RCANConfig) -> dict[str, torch.Tensor]:
+    """Official RCAN keys are ours: a new dict with the same tensors (the input is not modified)."""
+    del cfg
+    return dict(sd)
+
+
+# Trainable parameters (frozen MeanShift excluded; +24 gives the usual 15.44M/15.63M/15.59M), spec §4.3.
+RCAN_PARAMS = {2: 15_444_643, 3: 15_629_283, 4: 15_592_355}
+
+ENTRIES: tuple[NetworkEntry, ...] = (
+    NetworkEntry(
+        name="rcan",
+        config_cls=RCANConfig,
+        build=build,
+        scales=(2, 3, 4),
+        official_params=RCAN_PARAMS,
+        detect=detect,
+        convert=convert,
+        summary="RCAN (ECCV 2018): residual-in-residual trunk with channel attention, 10x20 blocks, 64 feats",
+    ),
+)

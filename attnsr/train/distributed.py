@@ -1,0 +1,129 @@
+"""Distributed data-parallel set-up for ``torchrun`` (NCCL on GPUs, gloo on CPU).
+
+A process started by ``torchrun`` sees RANK, WORLD_SIZE, LOCAL_RANK (and LOCAL_WORLD_SIZE); a plain
+``python`` process is a world of one and nothing here touches ``torch.distributed``. Device selection is
+per node: process LOCAL_RANK uses ``cuda:LOCAL_RANK``. Only rank 0 logs, validates and saves; the other
+ranks wait at :func:`barrier`, so every rank runs the same sequence of collective calls (no deadlock).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from attnsr.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process sits: global rank, world size, rank within the node, processes on the node."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def context_from_env() -> DistContext:
+    """Read torchrun's environment (defaults: a single process)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    return DistContext(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")),
+                       local_world)
+
+
+def select_device(requested: str, ctx: DistContext) -> torch.device:
+    """``auto``: this node's GPU LOCAL_RANK when CUDA is available, else CPU. ``cuda`` requires a GPU."""
+    if requested == "cpu":
+        return torch.device("cpu")
+    if requested in ("auto", "cuda"):
+        if torch.cuda.is_available():
+            if ctx.local_rank >= torch.cuda.device_count():
+                raise ConfigError(f"device: LOCAL_RANK {ctx.local_rank} but only {torch.cuda.device_count()} GPUs")
+            return torch.device("cuda", ctx.local_rank)
+        if requested == "cuda":
+            raise ConfigError("device: cuda requested but no CUDA device is available")
+        return torch.device("cpu")
+    if requested.startswith("cuda:"):
+        return torch.device(requested)
+    raise ConfigError(f"device: unknown device {requested!r}; use auto, cpu, cuda or cuda:<n>")
+
+
+def init(ctx: DistContext, device: torch.device) -> None:
+    """Join the process group (NCCL for CUDA devices, gloo otherwise); no-op for a world of one."""
+    if not ctx.enabled or dist.is_initialized():
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=ctx.rank,
+                            world_size=ctx.world_size)
+
+
+def shutdown(ctx: DistContext) -> None:
+    if ctx.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(ctx: DistContext) -> None:
+    if ctx.enabled and dist.is_initialized():
+        dist.barrier()
+
+
+def broadcast_module(module: nn.Module, ctx: DistContext) -> None:
+    """Copy rank 0's parameters and buffers to every rank (what DDP does at construction)."""
+    if not ctx.enabled:
+        return
+    with torch.no_grad():
+        for t in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(t.data, src=0)
+
+
+def average_gradients(params: Iterable[torch.Tensor], ctx: DistContext) -> None:
+    """All-reduce the existing gradients in one flat buffer and divide by the world size.
+
+    Used by the GAN step, where the shared extractor belongs to two optimisers and D is frozen during the
+    G step — patterns that DDP's per-module hooks do not handle."""
+    if not ctx.enabled:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= ctx.world_size
+    offset = 0
+    for g in grads:
+        n = g.numel()
+        g.copy_(flat[offset:offset + n].view_as(g))
+        offset += n
+
+
+def wrap_ddp(model: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:
+    """DDP wrapper for the sr-step (gradients averaged during backward); the model itself when alone."""
+    if not ctx.enabled:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def all_mean(value: float, ctx: DistContext, device: torch.device) -> float:
+    """Mean of a scalar over ranks (for logging the loss of the whole global batch)."""
+    if not ctx.enabled:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return float(t) / ctx.world_size

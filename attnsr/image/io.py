@@ -1,0 +1,227 @@
+"""Reading and writing image files: the only place where uint8/uint16, HWC and file formats appear.
+
+Inside the library an image is a float32 tensor (3, H, W), RGB in [0, 1]. ``load_image`` also keeps
+what is needed to write the result back the way it came: whether the source was grayscale, its alpha
+channel and its bit depth. Bad files raise :class:`ImageError` with one line naming the file.
+
+Formats: PNG, BMP, JPEG, TIFF, WebP (whatever Pillow reads), with EXIF orientation applied. 16-bit
+grayscale comes through Pillow; 16-bit RGB/RGBA/grey+alpha PNGs through :mod:`attnsr.image.png16`
+(Pillow would truncate them to 8 bits). Writing is atomic: a temp file in the target folder, then
+``os.replace``, so an interrupted run never leaves a half-written image.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from attnsr.errors import ImageError
+from attnsr.image import png16
+
+DEFAULT_MAX_PIXELS = 200_000_000
+#: file suffix -> Pillow format name for writing
+WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
+                 ".tif": "TIFF", ".tiff": "TIFF"}
+_GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A decoded image. ``rgb``: float32 (3, H, W) in [0, 1] (grayscale replicated to 3 channels);
+    ``alpha``: float32 (1, H, W) in [0, 1] or None; ``gray``: the file was single-channel;
+    ``bit_depth``: 8 or 16 (bits per sample in the file); ``path``: where it came from."""
+
+    rgb: torch.Tensor
+    alpha: torch.Tensor | None
+    gray: bool
+    bit_depth: int
+    path: Path
+
+
+def to_uint8(t: torch.Tensor) -> np.ndarray:
+    """[0, 1] float tensor (C, H, W) or (H, W) -> uint8 numpy (H, W, C) or (H, W).
+
+    Clamps to [0, 1], then rounds x*255 half up (MATLAB ``im2uint8``; on [0, 255] half up equals half
+    away from zero). Not ``torch.round``, which rounds half to even.
+    """
+    a = torch.floor(t.detach().to(torch.float64).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
+    return np.ascontiguousarray(np.moveaxis(a, 0, -1)) if a.ndim == 3 else a
+
+
+def from_uint8(a: np.ndarray) -> torch.Tensor:
+    """uint8 numpy (H, W) or (H, W, C) -> float32 tensor (C, H, W) in [0, 1] (value / 255)."""
+    a = np.asarray(a)
+    if a.dtype != np.uint8:
+        raise ImageError(f"from_uint8: expected a uint8 array, got {a.dtype}")
+    if a.ndim == 2:
+        a = a[:, :, None]
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(a, -1, 0))).float().div_(255.0)
+
+
+def _check_file(path: Path) -> bytes:
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a directory, not an image")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not data:
+        raise ImageError(f"{path}: empty file (0 bytes)")
+    return data
+
+
+def _check_pixels(path: Path, width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageError(f"{path}: {width}x{height} = {width * height} pixels exceeds the limit of "
+                         f"{max_pixels} (possible decompression bomb; raise max_pixels if it is genuine)")
+
+
+def _split(pixels: np.ndarray, scale: float, gray: bool, bit_depth: int, path: Path) -> LoadedImage:
+    """(H, W, C) integer samples with C = 1 (gray), 2 (gray+alpha), 3 (RGB), 4 (RGBA) -> LoadedImage."""
+    t = torch.from_numpy(np.moveaxis(pixels.astype(np.float32) / scale, -1, 0).copy())
+    color, alpha = (t[:-1], t[-1:]) if t.shape[0] in (2, 4) else (t, None)
+    if color.shape[0] == 1:
+        color = color.expand(3, -1, -1).clone()
+    return LoadedImage(rgb=color.clamp_(0, 1), alpha=alpha, gray=gray, bit_depth=bit_depth, path=path)
+
+
+def _from_pillow(im: Image.Image, path: Path) -> LoadedImage:
+    """Map Pillow's modes onto (samples, scale, gray, bit depth)."""
+    mode = im.mode
+    gray = mode in _GRAY_MODES
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        a = np.asarray(im).astype(np.float64)
+        if mode == "I" and (a.min() < 0 or a.max() > 65535):
+            raise ImageError(f"{path}: unsupported 32-bit integer image (values outside 0..65535)")
+        return _split(a[:, :, None], 65535.0, True, 16, path)
+    if mode == "F":
+        a = np.asarray(im).astype(np.float64)
+        return _split(a[:, :, None], 1.0 if a.max() <= 1.0 else 255.0, True, 8, path)
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif mode == "1":
+        im = im.convert("L")
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        im = im.convert("RGBA" if ("A" in mode or "a" in mode) else "RGB")
+    a = np.asarray(im)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    return _split(a, 255.0, gray, 8, path)
+
+
+def load_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Read an image file into the library's convention (see :class:`LoadedImage`).
+
+    Raises ImageError (one line, naming the file) when the file is missing, empty, truncated, not an
+    image, or larger than ``max_pixels`` (checked from the header, before decoding).
+    """
+    path = Path(path)
+    data = _check_file(path)
+    head = png16.header(data)
+    if head is not None and png16.handles(data):
+        _check_pixels(path, head[0], head[1], max_pixels)
+        try:
+            pixels = png16.decode(data)
+        except (ValueError, IndexError) as exc:
+            raise ImageError(f"{path}: cannot read image ({exc})") from None
+        return _split(pixels, 65535.0, pixels.shape[-1] <= 2, 16, path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                _check_pixels(path, im.width, im.height, max_pixels)
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                return _from_pillow(im, path)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path}: too many pixels (possible decompression bomb: {exc})") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file (or an unsupported format)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"{path}: cannot read image ({exc})") from None
+
+
+def read_rgb(path: str | os.PathLike) -> torch.Tensor:
+    """The image at ``path`` as float32 RGB (3, H, W) in [0, 1] (alpha dropped, gray replicated)."""
+    return load_image(path).rgb
+
+
+def _samples(rgb: torch.Tensor, alpha: torch.Tensor | None, gray: bool, path: Path) -> torch.Tensor:
+    """Stack the channels to write: (C, H, W) with C = 1/2 (gray [+alpha]) or 3/4 (RGB [+alpha])."""
+    if rgb.dim() != 3 or rgb.shape[0] not in (1, 3):
+        raise ImageError(f"{path}: expected an image tensor (3, H, W), got shape {tuple(rgb.shape)}")
+    color = rgb.detach().float().cpu()
+    if gray:
+        color = color.mean(dim=0, keepdim=True)  # the channels of a gray source are (nearly) equal
+    elif color.shape[0] == 1:
+        color = color.expand(3, -1, -1)
+    if alpha is None:
+        return color
+    alpha = alpha.detach().float().cpu()
+    if alpha.dim() == 2:
+        alpha = alpha.unsqueeze(0)
+    if tuple(alpha.shape) != (1,) + tuple(color.shape[1:]):
+        raise ImageError(f"{path}: alpha shape {tuple(alpha.shape)} does not match image "
+                         f"{tuple(color.shape[1:])}")
+    return torch.cat([color, alpha], dim=0)
+
+
+def _encode(samples: torch.Tensor, fmt: str, bit_depth: int, quality: int, path: Path) -> bytes | Image.Image:
+    """PNG-16 bytes from our encoder, or a Pillow image to save as ``fmt``."""
+    if bit_depth == 16:
+        if fmt != "PNG":
+            raise ImageError(f"{path}: 16-bit output is only supported for PNG")
+        q = torch.floor(samples.to(torch.float64).clamp(0, 1) * 65535.0 + 0.5).to(torch.int32)
+        return png16.encode(np.moveaxis(q.numpy().astype(np.uint16), 0, -1))
+    if bit_depth != 8:
+        raise ImageError(f"{path}: bit_depth must be 8 or 16, got {bit_depth}")
+    a = to_uint8(samples)
+    if fmt in ("JPEG",) and a.shape[-1] in (2, 4):
+        a = a[..., :-1]  # JPEG has no alpha channel: dropped
+    if a.shape[-1] == 1:
+        a = a[..., 0]
+    return Image.fromarray(a)
+
+
+def save_image(path: str | os.PathLike, rgb: torch.Tensor, *, alpha: torch.Tensor | None = None,
+               gray: bool = False, bit_depth: int = 8, quality: int = 95) -> Path:
+    """Write ``rgb`` (float (3, H, W) in [0, 1], clamped) to ``path``; the suffix picks the format.
+
+    ``alpha`` (1, H, W) is stored where the format allows (dropped for JPEG); ``gray`` writes one
+    channel (the mean of R, G, B); ``bit_depth`` 16 is PNG only; ``quality`` is for JPEG/WebP.
+    Atomic: written to a temp file in the same folder, then renamed over ``path``. Parent folders
+    are created. Returns the path written.
+    """
+    path = Path(path)
+    fmt = WRITE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImageError(f"{path}: unsupported output format {path.suffix!r}; use one of "
+                         f"{', '.join(sorted(WRITE_FORMATS))}")
+    encoded = _encode(_samples(rgb, alpha, gray, path), fmt, bit_depth, quality, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if isinstance(encoded, bytes):
+                fh.write(encoded)
+            else:
+                options = {"quality": int(quality)} if fmt in ("JPEG", "WEBP") else {}
+                encoded.save(fh, format=fmt, **options)
+        os.replace(tmp_name, path)
+    except BaseException as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        if isinstance(exc, (OSError, ValueError)):
+            raise ImageError(f"{path}: cannot write image ({exc})") from None
+        raise
+    return path

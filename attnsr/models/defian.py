@@ -26,12 +26,11 @@ State-dict keys are exactly the official ones (no prefix), so the converter only
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from attnsr.errors import ConfigError
@@ -292,6 +291,7 @@ class DeFiAN(nn.Module):
         return self._run(x, None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """RGB [0,1] N×3×H×W -> RGB N×3×sH×sW (normalise, official network, official rounded inverse)."""
         return self._from_official_range(self._run(self._to_official_range(x), None))
 
     def forward_with_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -368,7 +368,7 @@ def infer_config(sd: StateDict) -> dict[str, Any] | None:
     }
 
 
-def _detector(variant: str) -> Any:
+def _detector(variant: str) -> Callable[[StateDict], dict[str, Any] | None]:
     """detect() for one named variant: ``defian_l`` claims exactly the L shape, ``defian_s`` every other
     DeFiAN state dict (so checkpoints with non-standard widths still load, reported as defian_s)."""
     shape_l = VARIANTS["defian_l"]

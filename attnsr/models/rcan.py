@@ -133,7 +133,7 @@ def infer_scale(sd: StateDict, n_feats: int) -> int | None:
 def infer_rgb_range(sd: StateDict, default: float = 255.0) -> float:
     """rgb_range from ``sub_mean.bias`` = -rgb_range·mean (std 1); 1 or 255, else the default."""
     bias = sd.get("sub_mean.bias")
-    if bias is None or bias.numel() != 3:
+    if bias is None or bias.numel() != 3 or bias.is_meta:
         return default
     ratio = float(-bias[0]) / DIV2K_MEAN[0]
     return 1.0 if abs(ratio - 1.0) < 1e-3 else default

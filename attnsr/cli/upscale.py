@@ -1,57 +1,171 @@
-"""``attnsr upscale``: upscale image files (bicubic baseline for now; the engine issue adds networks,
-tiling and self-ensemble). Grayscale, alpha (bicubic-upscaled) and 16-bit depth are kept."""
+"""``attnsr upscale INPUT... -o OUT``: upscale files, folders and globs with any model.
+
+Grayscale, alpha (bicubic-upscaled) and 16-bit depth are kept; large images are tiled; a bad file gets
+one error line and the others are still processed; outputs are written atomically.
+"""
 
 from __future__ import annotations
 
 import argparse
+import glob
 import sys
 from pathlib import Path
 
 from attnsr.errors import AttnsrError, ConfigError
-from attnsr.evaluation import resolve_method
-from attnsr.image.io import load_image, save_image
-from attnsr.image.resize import imresize
 
-HELP = "Upscale images (bicubic baseline until trained models are wired in)."
+HELP = "upscale images with a bundled model, bicubic, or any network checkpoint"
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files")
-    parser.add_argument("-o", "--output", type=Path, required=True,
-                        help="output file (one input) or folder (several inputs, or an existing folder)")
-    parser.add_argument("--scale", type=int, default=4, help="upscaling factor (default: 4)")
-    parser.add_argument("--model", default="bicubic", help="method (default: bicubic)")
-    parser.add_argument("--weights", default=None, help="checkpoint of a trained network (not yet supported)")
-    parser.add_argument("--format", default=None, choices=("png", "jpg", "webp"),
-                        help="output format when writing into a folder (default: png)")
-    parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default: 95)")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-def _target(args: argparse.Namespace, src: Path) -> Path:
-    if len(args.inputs) == 1 and not args.output.is_dir() and args.output.suffix:
-        return args.output
-    return args.output / f"{src.stem}_x{args.scale}.{args.format or 'png'}"
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """Model and engine options shared by ``upscale``, ``eval`` and ``compare``."""
+    p.add_argument("--model", default=None,
+                   help="'default' (bundled, the default), another bundled model, 'bicubic', or a registry "
+                        "network name together with --weights")
+    p.add_argument("--weights", type=Path, default=None, help="official or attnsr checkpoint file")
+    p.add_argument("--tile", default="auto",
+                   help="LR tile edge in pixels, 'auto' (from free memory, default) or 0 (whole image)")
+    p.add_argument("--tile-overlap", type=int, default=16, help="LR context pixels around each tile")
+    p.add_argument("--self-ensemble", action="store_true", help="x8 flips/rotations average (papers' '+')")
+    p.add_argument("--chop", action="store_true",
+                   help="use the network's official chopped forward (HSPAN, FSANet) instead of tiling")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"),
+                   help="fp16/bf16 autocast (fp16 on CUDA only)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, faster runs)")
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output folder, or an output file when there is a single input")
+    p.add_argument("--scale", type=int, default=None, help="upscaling factor (default: the model's, or 2)")
+    add_engine_arguments(p)
+    p.add_argument("--format", default="png", choices=("png", "jpg", "webp"), help="output format (folder output)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--skip-existing", action="store_true", help="leave existing outputs and skip their inputs")
+    p.add_argument("--compare", action="store_true",
+                   help="also write <name>_compare.png: bicubic | model, side by side")
+    p.add_argument("--max-pixels", type=int, default=200_000_000, help="refuse larger inputs (decompression bombs)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def expand_inputs(items: list[str]) -> tuple[list[Path], list[str]]:
+    """Files, folders (their image files, sorted) and globs -> (paths, error lines for items that match nothing)."""
+    paths: list[Path] = []
+    errors: list[str] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            if not found:
+                errors.append(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            paths += found
+        elif any(c in item for c in "*?[") and not p.exists():
+            found = sorted(Path(f) for f in glob.glob(item) if Path(f).suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                errors.append(f"{item}: pattern matches no images")
+            paths += found
+        else:
+            paths.append(p)  # missing files are reported by the loader, one line each
+    return paths, errors
+
+
+def output_path(args: argparse.Namespace, src: Path, scale: int, n_inputs: int) -> Path:
+    out: Path = args.output
+    if n_inputs == 1 and not out.is_dir() and out.suffix.lower() in IMAGE_SUFFIXES:
+        return out
+    return out / f"{src.stem}_x{scale}.{args.format}"
+
+
+def parse_tile(text: str) -> int | None:
+    if text == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise ConfigError(f"--tile: expected 'auto' or a number of pixels, got {text!r}") from exc
+    if value < 0 or 0 < value < 8:
+        raise ConfigError(f"--tile: use 0 (whole image) or at least 8 pixels, got {value}")
+    return value
+
+
+def build_upscaler(args: argparse.Namespace, scale: int | None):  # -> (Upscaler, Resolved)
+    """The engine configured from the shared command-line options."""
+    from attnsr.infer.engine import Upscaler
+    from attnsr.infer.resolve import resolve_model
+    from attnsr.models import get_entry
+
+    resolved = resolve_model(args.model, args.weights, scale, chop=args.chop)
+    chop = None
+    if args.chop:
+        entry = get_entry(resolved.chop_name) if resolved.chop_name else None
+        if entry is None or entry.chop is None:
+            raise ConfigError(f"--chop: {resolved.label} has no official chopped forward (HSPAN and FSANet do)")
+        net = resolved.model
+
+        def chop(x):  # noqa: E306 - bound to this model
+            return entry.chop(net, x)
+
+    engine = Upscaler(
+        resolved.model, scale=resolved.scale, device=args.device, chop=chop, tile=parse_tile(args.tile),
+        overlap=args.tile_overlap, self_ensemble=args.self_ensemble, precision=args.precision,
+        compile=args.compile, channels_last=args.channels_last,
+    )
+    return engine, resolved
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.scale < 1:
-        raise ConfigError(f"--scale must be >= 1, got {args.scale}")
-    method = resolve_method(args.model, args.weights, args.scale)
-    failures = []
-    for src in args.inputs:
+    from tqdm import tqdm
+
+    from attnsr.image.io import load_image, save_array
+
+    if args.overwrite and args.skip_existing:
+        raise ConfigError("--overwrite and --skip-existing exclude each other")
+    engine, resolved = build_upscaler(args, args.scale)
+    paths, unmatched = expand_inputs(args.inputs)
+    for line in unmatched:
+        print(f"attnsr upscale: error: {line}", file=sys.stderr)
+    failures = len(unmatched)
+    done = skipped = 0
+    bar = tqdm(paths, desc="images", unit="img", disable=args.quiet or len(paths) < 2, file=sys.stderr)
+    for src in bar:
+        target = output_path(args, src, resolved.scale, len(paths))
         try:
-            img = load_image(src)
-            sr = method(img.rgb.unsqueeze(0))[0]
-            alpha = None if img.alpha is None else imresize(img.alpha, float(args.scale)).clamp(0, 1)
-            out = save_image(_target(args, src), sr, alpha=alpha, gray=img.gray,
-                             bit_depth=img.bit_depth if _target(args, src).suffix.lower() == ".png" else 8,
-                             quality=args.quality)
-            print(f"{src} -> {out}")
+            if target.exists() and not args.overwrite:
+                if args.skip_existing:
+                    skipped += 1
+                    continue
+                raise ConfigError(f"{target}: exists (use --overwrite or --skip-existing)")
+            img = load_image(src, max_pixels=args.max_pixels)
+            array = img.as_array()
+            h, w = array.shape[:2]
+            n_tiles = engine.count_tiles(h, w)
+            with tqdm(total=n_tiles, desc=src.name, unit="tile", leave=False, file=sys.stderr,
+                      disable=args.quiet or n_tiles < 2) as tiles:
+                sr = engine.upscale_array(array, progress=tiles.update)
+            save_array(target, sr, quality=args.quality)
+            if args.compare:
+                from attnsr.infer.figures import side_by_side
+
+                save_array(target.with_name(f"{target.stem}_compare.png"),
+                           side_by_side(array, sr, resolved.scale, right_label=resolved.label))
+            done += 1
+            if not args.quiet and len(paths) < 2:
+                print(f"{src} -> {target}", file=sys.stderr)
         except AttnsrError as exc:
             print(f"attnsr upscale: error: {exc}", file=sys.stderr)
-            failures.append(src)
+            failures += 1
+        except (OSError, MemoryError) as exc:
+            print(f"attnsr upscale: error: {src}: {exc}", file=sys.stderr)
+            failures += 1
     if failures:
-        print(f"{len(failures)} of {len(args.inputs)} file(s) failed: {', '.join(map(str, failures))}",
+        print(f"attnsr upscale: {failures} of {len(paths) + len(unmatched)} input(s) failed; {done} written, "
+              f"{skipped} skipped",
               file=sys.stderr)
         return 1
+    print(f"{done} image(s) written to {args.output}" + (f", {skipped} skipped" if skipped else ""), file=sys.stderr)
     return 0

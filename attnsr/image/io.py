@@ -44,6 +44,17 @@ class LoadedImage:
     bit_depth: int
     path: Path
 
+    def as_array(self) -> np.ndarray:
+        """The file's samples again: uint8/uint16 (H, W) gray, (H, W, 2) gray+alpha, (H, W, 3) or
+        (H, W, 4) — exact, since ``rgb``/``alpha`` hold value / (2^bits − 1)."""
+        maxval = 65535.0 if self.bit_depth == 16 else 255.0
+        planes = [self.rgb[:1] if self.gray else self.rgb]
+        if self.alpha is not None:
+            planes.append(self.alpha)
+        q = torch.floor(torch.cat(planes).to(torch.float64) * maxval + 0.5)
+        a = np.moveaxis(q.numpy().astype(np.uint16 if self.bit_depth == 16 else np.uint8), 0, -1)
+        return np.ascontiguousarray(a[..., 0] if a.shape[-1] == 1 else a)
+
 
 def to_uint8(t: torch.Tensor) -> np.ndarray:
     """[0, 1] float tensor (C, H, W) or (H, W) -> uint8 numpy (H, W, C) or (H, W).
@@ -177,23 +188,6 @@ def _samples(rgb: torch.Tensor, alpha: torch.Tensor | None, gray: bool, path: Pa
     return torch.cat([color, alpha], dim=0)
 
 
-def _encode(samples: torch.Tensor, fmt: str, bit_depth: int, quality: int, path: Path) -> bytes | Image.Image:
-    """PNG-16 bytes from our encoder, or a Pillow image to save as ``fmt``."""
-    if bit_depth == 16:
-        if fmt != "PNG":
-            raise ImageError(f"{path}: 16-bit output is only supported for PNG")
-        q = torch.floor(samples.to(torch.float64).clamp(0, 1) * 65535.0 + 0.5).to(torch.int32)
-        return png16.encode(np.moveaxis(q.numpy().astype(np.uint16), 0, -1))
-    if bit_depth != 8:
-        raise ImageError(f"{path}: bit_depth must be 8 or 16, got {bit_depth}")
-    a = to_uint8(samples)
-    if fmt in ("JPEG",) and a.shape[-1] in (2, 4):
-        a = a[..., :-1]  # JPEG has no alpha channel: dropped
-    if a.shape[-1] == 1:
-        a = a[..., 0]
-    return Image.fromarray(a)
-
-
 def save_image(path: str | os.PathLike, rgb: torch.Tensor, *, alpha: torch.Tensor | None = None,
                gray: bool = False, bit_depth: int = 8, quality: int = 95) -> Path:
     """Write ``rgb`` (float (3, H, W) in [0, 1], clamped) to ``path``; the suffix picks the format.
@@ -204,11 +198,19 @@ def save_image(path: str | os.PathLike, rgb: torch.Tensor, *, alpha: torch.Tenso
     are created. Returns the path written.
     """
     path = Path(path)
-    fmt = WRITE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ImageError(f"{path}: unsupported output format {path.suffix!r}; use one of "
-                         f"{', '.join(sorted(WRITE_FORMATS))}")
-    encoded = _encode(_samples(rgb, alpha, gray, path), fmt, bit_depth, quality, path)
+    samples = _samples(rgb, alpha, gray, path)
+    if bit_depth == 16:
+        q = torch.floor(samples.to(torch.float64).clamp(0, 1) * 65535.0 + 0.5).to(torch.int32)
+        array = np.ascontiguousarray(np.moveaxis(q.numpy().astype(np.uint16), 0, -1))
+    elif bit_depth == 8:
+        array = to_uint8(samples)
+    else:
+        raise ImageError(f"{path}: bit_depth must be 8 or 16, got {bit_depth}")
+    return save_array(path, array, quality=quality)
+
+
+def _write_atomic(path: Path, fmt: str, encoded: bytes | Image.Image, quality: int) -> Path:
+    """Write encoded bytes or a Pillow image to a temp file beside ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -225,3 +227,27 @@ def save_image(path: str | os.PathLike, rgb: torch.Tensor, *, alpha: torch.Tenso
             raise ImageError(f"{path}: cannot write image ({exc})") from None
         raise
     return path
+
+
+def save_array(path: str | os.PathLike, array: np.ndarray, *, quality: int = 95) -> Path:
+    """Write integer samples as they are (the engine's output): uint8 or uint16 (PNG only), shaped
+    (H, W), (H, W, 2) gray+alpha, (H, W, 3) or (H, W, 4). Atomic like :func:`save_image`."""
+    path = Path(path)
+    fmt = WRITE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImageError(f"{path}: unsupported output format {path.suffix!r}; use one of "
+                         f"{', '.join(sorted(WRITE_FORMATS))}")
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.dtype == np.uint16:
+        if fmt != "PNG":
+            raise ImageError(f"{path}: 16-bit output is only supported for PNG")
+        encoded: bytes | Image.Image = png16.encode(array if array.ndim == 3 else array[..., None])
+    elif array.dtype == np.uint8:
+        a = array
+        if fmt == "JPEG" and a.ndim == 3 and a.shape[-1] in (2, 4):
+            a = a[..., :-1]  # JPEG has no alpha channel: dropped
+        encoded = Image.fromarray(a)
+    else:
+        raise ImageError(f"{path}: save_array takes uint8 or uint16 samples, got {array.dtype}")
+    return _write_atomic(path, fmt, encoded, quality)

@@ -1,0 +1,73 @@
+"""``attnsr upscale`` end to end: formats kept, bad inputs reported per file, nothing half-written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from attnsr.cli.main import main
+from attnsr.image.io import load_image
+
+
+def _png(path: Path, shape: tuple[int, ...], dtype=np.uint8, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    a = (rng.random(shape) * 255).astype(dtype)
+    Image.fromarray(a).save(path)
+    return path
+
+
+def test_batch_continues_past_bad_files_and_reports_them(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    good = _png(tmp_path / "good.png", (12, 10, 3))
+    gray = _png(tmp_path / "gray.png", (9, 7))
+    rgba = _png(tmp_path / "rgba.png", (8, 8, 4))
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image")
+    truncated = tmp_path / "trunc.png"
+    truncated.write_bytes(good.read_bytes()[:60])
+    out = tmp_path / "out"
+    code = main(["upscale", str(tmp_path), "-o", str(out), "--model", "bicubic", "--scale", "3", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1
+    for name in ("empty.png", "text.png", "trunc.png"):
+        assert sum(name in line for line in err.splitlines() if "error" in line) == 1, err
+    assert "3 of 6 input(s) failed" in err
+    assert load_image(out / "good_x3.png").rgb.shape == (3, 36, 30)
+    g = load_image(out / "gray_x3.png")
+    assert g.gray and g.rgb.shape == (3, 27, 21)
+    a = load_image(out / "rgba_x3.png")
+    assert a.alpha is not None and a.alpha.shape == (1, 24, 24)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "temp files left behind"
+
+
+def test_existing_outputs_are_kept_unless_asked(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src = _png(tmp_path / "a.png", (6, 6, 3))
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "a_x2.png").write_bytes(b"keep me")
+    assert main(["upscale", str(src), "-o", str(out), "--model", "bicubic", "--quiet"]) == 1
+    assert "exists" in capsys.readouterr().err and (out / "a_x2.png").read_bytes() == b"keep me"
+    assert main(["upscale", str(src), "-o", str(out), "--model", "bicubic", "--skip-existing", "--quiet"]) == 0
+    assert (out / "a_x2.png").read_bytes() == b"keep me"
+    assert main(["upscale", str(src), "-o", str(out), "--model", "bicubic", "--overwrite", "--quiet"]) == 0
+    assert load_image(out / "a_x2.png").rgb.shape == (3, 12, 12)
+
+
+def test_single_file_output_and_16bit_kept(tmp_path: Path) -> None:
+    src = tmp_path / "deep.png"
+    from attnsr.image.io import save_array
+
+    save_array(src, (np.random.default_rng(1).random((7, 9, 3)) * 65535).astype(np.uint16))
+    target = tmp_path / "result.png"
+    assert main(["upscale", str(src), "-o", str(target), "--model", "bicubic", "--scale", "2", "--quiet"]) == 0
+    img = load_image(target)
+    assert img.bit_depth == 16 and img.rgb.shape == (3, 14, 18)
+
+
+def test_unknown_model_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src = _png(tmp_path / "a.png", (6, 6, 3))
+    assert main(["upscale", str(src), "-o", str(tmp_path / "o"), "--model", "fsanet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--weights" in err

@@ -130,8 +130,6 @@ class LPIPS(nn.Module):
             nn.Conv2d(cin, cout, k, stride=s, padding=p) for _, convs in plan.stages for cin, cout, k, s, p in convs
         )
         self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in plan.tap_channels)
-        self.register_buffer("shift", torch.tensor(_SHIFT).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("scale", torch.tensor(_SCALE).view(1, 3, 1, 1), persistent=False)
 
     def taps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The five tapped activations of the backbone for an input already in the backbone's range."""
@@ -147,7 +145,9 @@ class LPIPS(nn.Module):
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         x = x * 2 - 1
-        return (x - self.shift) / self.scale if self.config.uses_scaling else x
+        if not self.config.uses_scaling:
+            return x  # v0.0 release quirk: [-1, 1] straight into the backbone
+        return (x - x.new_tensor(_SHIFT).view(1, 3, 1, 1)) / x.new_tensor(_SCALE).view(1, 3, 1, 1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if x.shape != y.shape or x.dim() != 4 or x.shape[1] != 3:
@@ -178,7 +178,8 @@ def load_lpips_model(config: LPIPSConfig = LPIPSConfig(), *, cache: Path | None 
     prefix = head_key(config.version)
     state = {k: v for k, v in tensors.items() if k.startswith("features.")}
     state.update({f"lins.{k[len(prefix):]}.weight": v for k, v in tensors.items() if k.startswith(prefix)})
-    model = LPIPS(config)
-    model.load_state_dict(state, strict=True)
+    with torch.device("meta"):  # skip the random init: every parameter is overwritten below
+        model = LPIPS(config)
+    model.load_state_dict(state, strict=True, assign=True)
     model.requires_grad_(False)
     return model.eval().to(device)

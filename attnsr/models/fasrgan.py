@@ -16,6 +16,9 @@ Entries:
   raw logits (the trainer applies BCE-with-logits). FA+Fs-SRGAN reuses this class with in_ch 64 on the
   shared extractor's features (see :mod:`attnsr.models.fssrgan`).
 
+Training pair: ``create("fasrgan")`` and ``create("fasrgan_unet")`` (independent networks; feed D 128×128
+HR/SR crops; the fine-grained attention loss uses ``score_map``).
+
 The U-Net is generalised as the conformance vectors are (nf 64 / fc_hidden 1024 / in_ch 3 is the reference
 exactly): encoder widths nf, 2nf, 4nf, 4nf; decoder 2nf, nf, nf; classifier Linear(4nf·(P/8)² → fc_hidden)
 → LeakyReLU(0.2) → Linear(fc_hidden → 1). The score head fixes the input size to P×P; other sizes raise.

@@ -180,7 +180,8 @@ def build_pair(
     mismatch = [f"{k}: G {getattr(g_cfg, k)} vs D {getattr(d_cfg, k)}" for k in ("in_nc", "nf", "nb_e")
                 if getattr(g_cfg, k) != getattr(d_cfg, k)]
     if mismatch:
-        raise ConfigError(f"fssrgan.build_pair: the two configs describe different extractors ({'; '.join(mismatch)})")
+        raise ConfigError("fssrgan.build_pair: the two configs describe different extractors ("
+                          + "; ".join(mismatch) + ")")
     generator = build_generator(g_cfg)
     disc = build_discriminator(d_cfg)
     disc.E = generator.E

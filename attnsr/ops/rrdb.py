@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnsr.errors import ConfigError
+
 #: Dense-block growth channels. The official RRDB constructors take ``gc`` but hard-code 32 (spec Q3).
 GROWTH = 32
 #: Residual scaling inside RDBs and RRDBs, and the LeakyReLU slope used across these networks.
@@ -72,7 +74,7 @@ def rrdb_stack(nf: int, nb: int, *, closing_conv: bool) -> nn.Module:
     lone RRDB yields keys ``RDB1.*`` instead of ``0.RDB1.*``.
     """
     if nb < 1:
-        raise ValueError(f"an RRDB stack needs at least one block, got nb={nb}")
+        raise ConfigError(f"an RRDB stack needs at least one block, got nb={nb}")
     modules: list[nn.Module] = [RRDB(nf) for _ in range(nb)]
     if closing_conv:
         modules.append(conv3x3(nf, nf))

@@ -12,7 +12,7 @@ import torch
 from conformance import load_vector
 
 from attnsr.errors import CheckpointError, ConfigError
-from attnsr.models import create, from_official, get_entry
+from attnsr.models import create, from_official, get_entry, load_model, save_model
 from attnsr.models import fasrgan, fssrgan, rrdbnet
 
 # vector file -> the entry automatic detection must choose
@@ -217,3 +217,15 @@ def test_generators_take_non_square_inputs_and_backprop() -> None:
         assert y.shape == (1, 3, 52, 44)
         y.mean().backward()
         assert all(p.grad is not None for p in model.parameters())
+
+
+def test_our_format_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = create("fssrgan_vgg192", nf=8, base_nf=4, patch_size=16, n_stages=3, fc_hidden=8).eval()
+    path = tmp_path / "d.safetensors"
+    save_model(model, path)
+    again = load_model(path)
+    assert again.attnsr_config == model.attnsr_config
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(again(x), model(x))

@@ -49,4 +49,6 @@ def make_loader(dataset: Dataset, sampler: StreamBatchSampler, *, num_workers: i
     """A DataLoader over ``sampler``'s batches; the data never depends on ``num_workers``."""
     return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, pin_memory=pin_memory,
                       worker_init_fn=_worker_init if num_workers else None,
-                      prefetch_factor=4 if num_workers else None, persistent_workers=False)
+                      prefetch_factor=4 if num_workers else None, persistent_workers=False,
+                      # its own generator: creating an iterator must not consume the global torch RNG
+                      generator=torch.Generator().manual_seed(sampler.seed))

@@ -11,10 +11,11 @@ plus a global bicubic skip of the mean-subtracted input.
 
 Differences from the official code (none change outputs or keys):
 * weight norm is :class:`attnsr.ops.weight_norm.WNConv2d` (same ``bias/weight_g/weight_v`` keys, same
-  kernel) instead of the deprecated ``torch.nn.utils.weight_norm`` hook; ``convert`` is a checked copy;
+  kernel) instead of the deprecated ``torch.nn.utils.weight_norm`` hook, so ``convert`` only checks and copies;
 * no ``.cuda()``; works at any input size, device and dtype;
 * :func:`forward_chop` reproduces ``sample.py``'s four-quadrant testing protocol; for images smaller
-  than twice the shave it clamps the patch to the image (the official code would index out of range).
+  than twice the shave it clamps the patches to the image (the official slicing would give patches of
+  unequal size there and fail to batch them).
 
 Parameter counts (``official_params``) follow the spec table's main column: ``sum(p.numel() for p in
 model.parameters())``, i.e. what ``solver.py`` prints, including the 24 frozen MeanShift values and the
@@ -32,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnsr.errors import CheckpointError, ConfigError
+from attnsr.models.checkpoint import check_keys
 from attnsr.models.registry import NetworkEntry, StateDict
 from attnsr.ops.common import MeanShift as _Shift1x1
 from attnsr.ops.weight_norm import WNConv2d
@@ -318,6 +320,8 @@ def forward_chop(model: nn.Module, x: torch.Tensor, *, scale: int | None = None,
     this to reproduce the paper's numbers. ``scale`` defaults to ``model.scale``. Call under no_grad.
     """
     s = int(scale if scale is not None else getattr(model, "scale"))
+    if shave < 0:
+        raise ValueError(f"forward_chop: shave must be >= 0, got {shave}")
     n, _, h, w = x.shape
     hh, wh = h // 2, w // 2
     hc, wc = min(hh + shave, h), min(wh + shave, w)
@@ -325,8 +329,9 @@ def forward_chop(model: nn.Module, x: torch.Tensor, *, scale: int | None = None,
         x[..., :hc, :wc], x[..., :hc, w - wc:], x[..., h - hc:, :wc], x[..., h - hc:, w - wc:],
     ], dim=0)
     tl, tr, bl, br = model(patches).split(n, dim=0)
-    top = torch.cat([tl[..., : s * hh, : s * wh], tr[..., : s * hh, s * (wc - (w - wh)):]], dim=3)
-    bottom = torch.cat([bl[..., s * (hc - (h - hh)):, : s * wh], br[..., s * (hc - (h - hh)):, s * (wc - (w - wh)):]], dim=3)
+    r0, c0 = s * (hc - (h - hh)), s * (wc - (w - wh))  # where the bottom/right quadrants start in a patch
+    top = torch.cat([tl[..., : s * hh, : s * wh], tr[..., : s * hh, c0:]], dim=3)
+    bottom = torch.cat([bl[..., r0:, : s * wh], br[..., r0:, c0:]], dim=3)
     return torch.cat([top, bottom], dim=2)
 
 
@@ -369,11 +374,13 @@ def detect(sd: StateDict) -> dict[str, Any] | None:
 
 
 def convert(sd: StateDict, cfg: FSANetConfig) -> dict[str, torch.Tensor]:
-    """Official keys are our keys (weight norm kept as ``weight_g``/``weight_v``): a new dict, input untouched.
+    """Official keys are our keys (weight norm kept as ``weight_g``/``weight_v``): a checked new dict.
 
-    Key and shape checking (all problems reported together) happens in ``checkpoint.check_keys``.
+    Raises one CheckpointError listing every missing, unexpected and mis-shaped key; ``sd`` is untouched.
     """
-    del cfg  # the layout does not depend on the config beyond what the shapes already say
+    with torch.device("meta"):  # the expected layout without allocating or initialising weights
+        expected = build(cfg).state_dict()
+    check_keys(expected, sd, where=f"fsanet x{cfg.scale} n_blocks={cfg.n_blocks} group={cfg.group}")
     return {k: v for k, v in sd.items()}
 
 

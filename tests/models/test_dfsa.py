@@ -457,3 +457,17 @@ def test_broken_dfsa_state_dict_lists_problems(importable_registry) -> None:  # 
         from_official(sd, arch="dfsa")
     msg = str(err.value)
     assert "body.1.body.3.kernel_bn.running_var" in msg and "mis-shaped" in msg
+
+
+def test_our_format_roundtrip(tmp_path, importable_registry) -> None:  # type: ignore[no-untyped-def]
+    from attnsr.models import load_model, save_model
+
+    cfg = DFSAConfig(**{**SMALL, "dct_size": None, "hpf_softmax": "all", "hpf_mode": "highpass"})
+    torch.manual_seed(10)
+    model = registry.tag(DFSA(cfg).eval(), "dfsa", cfg)
+    save_model(model, tmp_path / "m.safetensors")
+    loaded = load_model(tmp_path / "m.safetensors")
+    assert loaded.attnsr_config == cfg  # undetectable choices survive through the metadata
+    x = torch.rand(1, 3, 5, 9)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))

@@ -51,6 +51,8 @@ def test_unwrap_containers_and_module_prefix() -> None:
         assert list(out) == list(sd)
     parts = unwrap_state_dict({"E": {"x": torch.ones(1)}, "G": {"y": torch.ones(1)}})
     assert list(parts) == ["E.x", "G.y"]
+    parts = unwrap_state_dict({"E": {"x": torch.ones(1)}, "D": {"module.z": torch.ones(1)}})
+    assert list(parts) == ["E.x", "D.z"]
     original = {"module.k": torch.ones(1)}
     unwrap_state_dict(original)
     assert list(original) == ["module.k"], "unwrap must not mutate its input"

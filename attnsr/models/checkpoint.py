@@ -71,14 +71,12 @@ def unwrap_state_dict(obj: Mapping[str, Any]) -> dict[str, torch.Tensor]:
 
     Handles ``{"state_dict": sd}``, ``{"model_state_dict": sd}`` (and a few other common wrappers),
     ``module.`` prefixes left by DataParallel/DDP, and the separately saved Fs-SRGAN parts
-    ``{"E": sd_E, "G": sd_G}`` (flattened to ``E.<key>``/``G.<key>``). Never mutates ``obj``.
+    ``{"E": sd_E, "G": sd_G}`` (flattened to ``E.<key>``/``G.<key>``; likewise E + D for the
+    discriminators). Never mutates ``obj``.
     """
-    if isinstance(obj, Mapping) and {"E", "G"} <= set(obj) and all(
-        _is_tensor_map(obj[k]) for k in ("E", "G")
-    ):
-        flat = {f"E.{k}": v for k, v in unwrap_state_dict(obj["E"]).items()}
-        flat.update({f"G.{k}": v for k, v in unwrap_state_dict(obj["G"]).items()})
-        return flat
+    parts = [k for k in ("E", "G", "D") if isinstance(obj, Mapping) and _is_tensor_map(obj.get(k))]
+    if len(parts) >= 2 and len(parts) == len(obj):
+        return {f"{part}.{k}": v for part in parts for k, v in unwrap_state_dict(obj[part]).items()}
     current: Any = obj
     for _ in range(4):
         if _is_tensor_map(current):

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import importlib
 import json
+from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
 from unittest import mock
@@ -30,19 +30,6 @@ SMALL = dict(n_resgroups=2, n_resblocks=2, n_feats=16, reduction=4, hpf_groups=4
 def _single_thread() -> None:
     # Tiny tensors: one thread avoids OpenMP oversubscription on the shared 2-core machine.
     torch.set_num_threads(1)
-
-
-@pytest.fixture
-def importable_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Restrict the registry to network files that exist yet (others are written in parallel)."""
-    present = []
-    for name in registry.NETWORK_MODULES:
-        try:
-            importlib.import_module(f"attnsr.models.{name}")
-        except ModuleNotFoundError:
-            continue
-        present.append(name)
-    monkeypatch.setattr(registry, "NETWORK_MODULES", tuple(present))
 
 
 def small(seed: int = 0, dtype: torch.dtype = F64, **cfg: object) -> DFSA:
@@ -432,7 +419,7 @@ def test_detect_rejects_foreign(shared) -> None:  # type: ignore[no-untyped-def]
     assert detect({"conv_first.weight": torch.empty(64, 3, 3, 3)}) is None
 
 
-def test_from_official_roundtrip_and_registry_order(tmp_path, importable_registry) -> None:  # type: ignore[no-untyped-def]
+def test_from_official_roundtrip_and_registry_order(tmp_path: Path) -> None:
     model = small(dtype=torch.float32, scale=3, hpf_placement="block")
     randomise_bn(model)
     path = tmp_path / "dfsa_x3.pth"
@@ -449,7 +436,7 @@ def test_from_official_roundtrip_and_registry_order(tmp_path, importable_registr
     assert as_dfsa.attnsr_config.attention == "ca" and as_dfsa.attnsr_config.hpf_placement == "none"
 
 
-def test_broken_dfsa_state_dict_lists_problems(importable_registry) -> None:  # type: ignore[no-untyped-def]
+def test_broken_dfsa_state_dict_lists_problems() -> None:
     sd = dict(small(dtype=torch.float32).state_dict())
     del sd["body.1.body.3.kernel_bn.running_var"]
     sd["body.0.body.0.body.3.conv_du.2.weight"] = torch.zeros(16, 3, 1, 1)
@@ -459,7 +446,7 @@ def test_broken_dfsa_state_dict_lists_problems(importable_registry) -> None:  # 
     assert "body.1.body.3.kernel_bn.running_var" in msg and "mis-shaped" in msg
 
 
-def test_our_format_roundtrip(tmp_path, importable_registry) -> None:  # type: ignore[no-untyped-def]
+def test_our_format_roundtrip(tmp_path: Path) -> None:
     from attnsr.models import load_model, save_model
 
     cfg = DFSAConfig(**{**SMALL, "dct_size": None, "hpf_softmax": "all", "hpf_mode": "highpass"})

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import functools
-import importlib
 import json
+from pathlib import Path
 from unittest import mock
 
 import pytest
 import torch
 
 from attnsr.errors import CheckpointError
-from attnsr.models import from_official, registry
+from attnsr.models import from_official
 from attnsr.models.rcan import ENTRIES, RCAN, RCANConfig, detect
 
 TINY = dict(n_resgroups=2, n_resblocks=3, n_feats=16, reduction=4)
@@ -21,19 +21,6 @@ TINY = dict(n_resgroups=2, n_resblocks=3, n_feats=16, reduction=4)
 def _single_thread() -> None:
     # Tiny tensors: one thread avoids OpenMP oversubscription on the shared 2-core machine.
     torch.set_num_threads(1)
-
-
-@pytest.fixture
-def importable_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Restrict the registry to network files that exist yet (others are written in parallel)."""
-    present = []
-    for name in registry.NETWORK_MODULES:
-        try:
-            importlib.import_module(f"attnsr.models.{name}")
-        except ModuleNotFoundError:
-            continue
-        present.append(name)
-    monkeypatch.setattr(registry, "NETWORK_MODULES", tuple(present))
 
 
 def meta_model(**cfg: object) -> RCAN:
@@ -106,7 +93,7 @@ def test_detect_rejects_foreign(shared) -> None:  # type: ignore[no-untyped-def]
     assert detect({"conv_first.weight": torch.empty(64, 3, 3, 3)}) is None
 
 
-def test_from_official_roundtrip_through_pth_file(tmp_path, importable_registry) -> None:  # type: ignore[no-untyped-def]
+def test_from_official_roundtrip_through_pth_file(tmp_path: Path) -> None:
     torch.manual_seed(0)
     ref = RCAN(RCANConfig(scale=4, **TINY)).eval()
     path = tmp_path / "RCAN_BIX4.pt"
@@ -119,7 +106,7 @@ def test_from_official_roundtrip_through_pth_file(tmp_path, importable_registry)
         assert torch.equal(model(x), ref(x))
 
 
-def test_broken_state_dict_lists_all_problems(importable_registry) -> None:  # type: ignore[no-untyped-def]
+def test_broken_state_dict_lists_all_problems() -> None:
     sd = dict(RCAN(RCANConfig(**TINY)).state_dict())
     del sd["body.1.body.0.body.2.bias"]
     sd["body.0.body.1.body.0.weight"] = torch.zeros(16, 16, 1, 1)

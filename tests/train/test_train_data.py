@@ -1,0 +1,131 @@
+"""Training data: resumable rank-aware sampling, aligned seeded patches, augmentations, bad images, HDF5."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from attnsr.cli.main import main
+from attnsr.data import H5Dataset, HRFolderDataset, PairedFolderDataset, StreamBatchSampler
+from attnsr.image.degrade import degrade
+from attnsr.image.dihedral import dihedral
+
+
+def _images(folder: Path, count: int = 3, size: tuple[int, int] = (40, 36)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(folder / f"im{i}.png")
+    return folder
+
+
+def test_sampler_stream_is_a_function_of_the_iteration() -> None:
+    full = StreamBatchSampler(10, 4, seed=3, iterations=7)
+    batches = list(full)
+    assert len(batches) == 7
+    # every epoch of 10 stream positions is a permutation of the dataset
+    flat = [i for b in batches for i, _ in b]
+    assert sorted(flat[:10]) == list(range(10)) and sorted(flat[10:20]) == list(range(10))
+    assert flat[:10] != flat[10:20]
+    # resuming at iteration 4 yields exactly the remaining batches
+    assert list(StreamBatchSampler(10, 4, seed=3, start_iteration=4, iterations=7)) == batches[4:]
+    # two ranks: their halves concatenated are the single-process batch
+    ranks = [list(StreamBatchSampler(10, 4, seed=3, iterations=7, rank=r, world_size=2)) for r in (0, 1)]
+    assert [a + b for a, b in zip(*ranks)] == batches
+    assert len({s for b in batches for _, s in b}) == 28  # every item has its own seed
+    with pytest.raises(ValueError, match="divisible"):
+        StreamBatchSampler(10, 3, seed=0, world_size=2)
+
+
+def test_hr_folder_patches_are_aligned_seeded_and_augmented(tmp_path: Path) -> None:
+    folder = _images(tmp_path / "hr")
+    ds = HRFolderDataset(folder, scale=2, lr_patch=6, augment=True)
+    lr, hr = ds[(1, 1234)]
+    assert lr.shape == (3, 6, 6) and hr.shape == (3, 12, 12) and lr.dtype == torch.float32
+    assert torch.equal(ds[(1, 1234)][0], lr)  # same (index, seed), same item
+    # the LR patch is the bicubic LR of the HR patch region of the whole image (margin cut away)
+    whole = HRFolderDataset(folder, scale=2, lr_patch=6, augment=True, cache=True)
+    assert torch.allclose(whole[(1, 1234)][0], lr, atol=1e-6)
+    # HR patch pixels are an exact dihedral transform of a crop of the file
+    src = torch.from_numpy(np.array(Image.open(folder / "im1.png"))).permute(2, 0, 1).float() / 255
+    found = set()
+    for seed in range(60):
+        _, hr = ds[(1, seed)]
+        for k in range(8):
+            patch = dihedral(hr, k if k < 4 or k in (4, 7) else 11 - k)  # inverse of dihedral k
+            hits = [(t, l) for t in range(0, 25, 2) for l in range(0, 29, 2)
+                    if torch.equal(src[:, t:t + 12, l:l + 12], patch)]
+            if hits:
+                found.add(k)
+                break
+        else:
+            pytest.fail(f"seed {seed}: HR patch is not a dihedral transform of an aligned crop")
+    assert found == set(range(8))
+
+
+def test_corrupt_and_small_images_are_reported_and_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = _images(tmp_path / "hr", count=2)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    Image.new("RGB", (4, 4)).save(folder / "tiny.png")
+    ds = HRFolderDataset(folder, scale=2, lr_patch=6)
+    names = [f.name for f in ds.files]
+    with caplog.at_level(logging.WARNING, logger="attnsr.data"):
+        for i in range(len(names)):
+            lr, hr = ds[(i, i)]
+            assert hr.shape == (3, 12, 12)
+    logged = caplog.text
+    assert "broken.png" in logged and "tiny.png" in logged
+
+
+def test_paired_folders(tmp_path: Path) -> None:
+    hr_dir = _images(tmp_path / "hr", count=2, size=(24, 20))
+    lr_dir = tmp_path / "lr"
+    lr_dir.mkdir()
+    for f in hr_dir.iterdir():
+        hr = torch.from_numpy(np.array(Image.open(f))).permute(2, 0, 1).float() / 255
+        lr = degrade(hr, 2, "BI", quantize=True)
+        Image.fromarray((lr * 255).round().byte().permute(1, 2, 0).numpy()).save(lr_dir / f"{f.stem}x2.png")
+    ds = PairedFolderDataset(hr_dir, lr_dir, scale=2, lr_patch=5, augment=False)
+    lr_file = torch.from_numpy(np.array(Image.open(ds.lr_files[1]))).permute(2, 0, 1).float() / 255
+    hr_file = torch.from_numpy(np.array(Image.open(ds.hr_files[1]))).permute(2, 0, 1).float() / 255
+    for seed in range(5):
+        lr, hr = ds[(1, seed)]
+        hits = [(t, l) for t in range(6) for l in range(8) if torch.equal(lr_file[:, t:t + 5, l:l + 5], lr)]
+        assert len(hits) == 1
+        t, l = hits[0]
+        assert torch.equal(hr_file[:, 2 * t:2 * t + 10, 2 * l:2 * l + 10], hr)  # aligned HR crop
+    shutil.rmtree(lr_dir)
+    lr_dir.mkdir()
+    with pytest.raises(Exception, match="lr_dir"):
+        PairedFolderDataset(hr_dir, lr_dir, scale=2, lr_patch=5)
+
+
+def test_prepare_h5_roundtrip_rgb_and_official_bgr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _images(tmp_path / "hr", count=2, size=(50, 38))
+    out = tmp_path / "train.h5"
+    assert main(["prepare-h5", str(folder), str(out), "--scales", "2", "4"]) == 0
+    with h5py.File(out, "r") as f:
+        assert sorted(f.keys()) == ["HR", "X2", "X4"]
+        hr0 = f["HR"]["0"][()]
+        assert hr0.dtype == np.uint8 and hr0.shape == (36, 48, 3)  # modcropped to lcm(2, 4)
+        assert f["X4"]["1"].shape == (9, 12, 3)
+        src = np.array(Image.open(folder / "im0.png"))[:36, :48]
+        assert np.array_equal(hr0, src)  # RGB, not BGR
+    ds = H5Dataset(out, scale=2, lr_patch=6, augment=False)
+    lr, hr = ds[(0, 5)]
+    assert lr.shape == (3, 6, 6) and hr.shape == (3, 12, 12)
+    # an official (BGR) file reads back as the same RGB with bgr=True
+    bgr = tmp_path / "official.h5"
+    with h5py.File(out, "r") as f, h5py.File(bgr, "w") as g:
+        for group in ("HR", "X2"):
+            for name in f[group]:
+                g.create_dataset(f"{group}/{name}", data=f[group][name][()][..., ::-1])
+    lr2, hr2 = H5Dataset(bgr, scale=2, lr_patch=6, bgr=True, augment=False)[(0, 5)]
+    assert torch.equal(lr, lr2) and torch.equal(hr, hr2)

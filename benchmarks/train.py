@@ -83,7 +83,9 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "datasets" / "T91")
     ap.add_argument("--val", type=Path, default=REPO.parent / "shared" / "datasets" / "Set5")
     ap.add_argument("--minutes", type=float, default=8.0, help="training budget (the whole run stays < 10 min)")
-    X
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: on a shared 2-core machine two OpenMP threads spin against "
+                         "other processes and run ~3x slower; 0 = torch's default)")
     ap.add_argument("--probe", type=int, default=30, help="iterations of the plain loop to time")
     args = ap.parse_args()
     if args.threads:

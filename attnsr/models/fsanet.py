@@ -369,7 +369,10 @@ def detect(sd: StateDict) -> dict[str, Any] | None:
     indices = {int(m.group(1)) for k in sd if (m := _BODY_INDEX.match(k))}
     if indices != set(range(len(indices))) or not indices:
         raise CheckpointError(f"fsanet: body block indices are not 0..n-1: {sorted(indices)}")
-    group = FEATS // sd[_UP0].shape[1]
+    per_group = sd[_UP0].shape[1]
+    if per_group < 1 or FEATS % per_group:
+        raise CheckpointError(f"fsanet: {_UP0} {tuple(sd[_UP0].shape)} implies no integer group of {FEATS} channels")
+    group = FEATS // per_group
     return {"scale": _scale_from_keys(sd), "n_blocks": len(indices), "group": group}
 
 

@@ -1,13 +1,19 @@
 """Benchmark evaluation: (HR folders x scales x one method) -> per-image metric records and means.
 
-A *method* is any callable ``(lr: Tensor (1, 3, h, w) in [0, 1]) -> Tensor (1, 3, h*s, w*s)``;
-``resolve_method`` turns a CLI name into one (only ``bicubic`` here; trained networks plug in through
-the same hook). A *metric* is an entry of :data:`METRICS`: a result key and a function
-``(sr (C, H, W), hr (C, H, W), crop_border) -> float``; add lpips/niqe/... there.
+A *method* is any callable ``(lr: Tensor (1, 3, h, w) in [0, 1]) -> Tensor (1, 3, h*s, w*s)``:
+``bicubic`` is built in (MATLAB-exact, see :func:`bicubic_method`); networks come from the upscaling
+engine (``attnsr eval`` wraps ``Upscaler.upscale_tensor``, configured like ``attnsr upscale``).
 
-Protocol (RCAN/BasicSR, see docs/evaluation.md): HR is modcropped to a multiple of the scale, LR made
-on the fly with the chosen degradation and quantised to 8 bits (or read from ``lr_dir``), metrics on
-the 8-bit SR output with ``crop_border = scale``; grayscale files are scored on their one channel.
+A *metric* is an entry of :data:`METRICS`: a result key, a table label and a factory that prepares a
+:class:`Scorer` once per run from :class:`MetricOptions` (LPIPS loads its network there, not per image).
+A scorer maps ``(sr (C, H, W), hr (C, H, W), crop_border)`` to a float, or to None when the metric is
+unavailable, the reason being on the scorer (PI without Ma's NRQM model) -- never silently dropped.
+
+Protocol (RCAN/BasicSR, see docs/evaluation.md and docs/perceptual.md): HR is modcropped to a multiple
+of the scale, LR made on the fly with the chosen degradation and quantised to 8 bits (or read from
+``lr_dir``); every metric sees the SR output quantised to 8 bits (what a saved PNG holds), PSNR/SSIM/NIQE
+with ``crop_border = scale`` pixels removed, LPIPS on the whole image, PI with its own shave (PIRM 4);
+grayscale files are scored on their one channel.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import json
 import math
 import sys
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,9 +35,11 @@ from attnsr.image.degrade import degrade, to_uint8_levels
 from attnsr.image.io import load_image, save_image
 from attnsr.image.resize import imresize, modcrop
 from attnsr.metrics import psnr, ssim
+from attnsr.metrics.pi import PIRM_SHAVE, MaScorer, unavailable_reason
+from attnsr.metrics.spectrum import Spectrum, combine, radial_power
 
 Method = Callable[[torch.Tensor], torch.Tensor]
-MetricFn = Callable[[torch.Tensor, torch.Tensor, int], float]
+ScoreFn = Callable[[torch.Tensor, torch.Tensor, int], "float | None"]
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 #: folder names that stand for "the HR images of the parent folder" (Set5/HR, B100/GTmod12, ...)
@@ -39,21 +47,111 @@ _GENERIC_DIRS = {"hr", "gt", "gtmod12", "original", "hr_images", "image_srf_2", 
 
 
 @dataclass(frozen=True)
+class MetricOptions:
+    """Set-up of the perceptual metrics. ``lpips_net``/``lpips_version``: see :class:`LPIPSConfig`
+    (FASRGAN's tables: alex, 0.0); ``nrqm_model``: Ma's NRQM model file for PI; ``ma_scorer``: a Ma
+    implementation (none ships yet, so PI is unavailable without it); ``pi_shave``: 4 (PIRM) or 0 (FASRGAN)."""
+
+    lpips_net: str = "alex"
+    lpips_version: str = "0.1"
+    nrqm_model: Path | None = None
+    ma_scorer: MaScorer | None = None
+    pi_shave: int = PIRM_SHAVE
+    device: str | torch.device = "cpu"
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """A prepared metric. ``reason`` set means unavailable: ``fn`` then returns None for every image."""
+
+    fn: ScoreFn
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class Metric:
-    """A metric column: ``key`` in the records (``psnr_y``), ``label`` in tables, ``fn`` computes it."""
+    """A metric column: ``key`` in the records (``psnr_y``), ``label`` in tables, ``make`` prepares it."""
 
     key: str
     label: str
-    fn: MetricFn
+    make: Callable[[MetricOptions], Scorer]
 
 
-#: name given to --metrics -> metric (later issues add lpips, niqe, pi)
+def _fixed(fn: ScoreFn) -> Callable[[MetricOptions], Scorer]:
+    return lambda _options: Scorer(fn)
+
+
+def _as_rgb(x: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) with C = 1 or 3 -> (1, 3, H, W): LPIPS needs colour input; gray is repeated."""
+    return (x if x.shape[0] == 3 else x.expand(3, -1, -1)).unsqueeze(0)
+
+
+def _make_lpips(options: MetricOptions) -> Scorer:
+    """LPIPS on the whole image (no shave, as the official scripts), SR vs HR; loaded once here."""
+    from attnsr.metrics import LPIPSConfig, load_lpips_model
+
+    model = load_lpips_model(LPIPSConfig(net=options.lpips_net, version=options.lpips_version),  # type: ignore[arg-type]
+                             device=options.device)
+
+    def score(sr: torch.Tensor, hr: torch.Tensor, _border: int) -> float:
+        with torch.no_grad():
+            return float(model(_as_rgb(sr).to(options.device), _as_rgb(hr).to(options.device))[0])
+
+    return Scorer(score)
+
+
+def _niqe_score(img: torch.Tensor, border: int) -> float:
+    from attnsr.metrics import niqe
+
+    try:
+        return float(niqe(img.unsqueeze(0), crop_border=border)[0])
+    except RuntimeError as exc:  # a single 96x96 block has no covariance (linalg fails on NaN)
+        raise ImageError(f"NIQE failed on an image of shape {tuple(img.shape)} (needs at least two 96x96 "
+                         f"blocks after the {border}-px shave): {exc}") from None
+
+
+def _make_pi(options: MetricOptions) -> Scorer:
+    """PIRM's perceptual index; unavailable (with the reason) unless a Ma scorer is supplied."""
+    from attnsr.metrics import perceptual_index
+
+    if options.nrqm_model is not None and not Path(options.nrqm_model).is_file():
+        raise ConfigError(f"--nrqm-model: no such file {options.nrqm_model}")
+    if options.pi_shave < 0:
+        raise ConfigError(f"--pi-shave must be >= 0, got {options.pi_shave}")
+    if options.ma_scorer is None:
+        return Scorer(lambda sr, hr, b: None, reason=unavailable_reason(options.nrqm_model))
+
+    def score(sr: torch.Tensor, _hr: torch.Tensor, _border: int) -> float | None:
+        result = perceptual_index(sr.unsqueeze(0), shave=options.pi_shave, nrqm_model=options.nrqm_model,
+                                  ma_scorer=options.ma_scorer)[0]
+        return result.pi
+
+    return Scorer(score)
+
+
+#: name given to --metrics -> metric
 METRICS: dict[str, Metric] = {
-    "psnr": Metric("psnr_y", "PSNR", lambda sr, hr, b: psnr(sr, hr, crop_border=b, test_y=True)),
-    "ssim": Metric("ssim_y", "SSIM", lambda sr, hr, b: ssim(sr, hr, crop_border=b, test_y=True)),
-    "psnr_rgb": Metric("psnr_rgb", "PSNR-RGB", lambda sr, hr, b: psnr(sr, hr, crop_border=b, test_y=False)),
-    "ssim_rgb": Metric("ssim_rgb", "SSIM-RGB", lambda sr, hr, b: ssim(sr, hr, crop_border=b, test_y=False)),
+    "psnr": Metric("psnr_y", "PSNR", _fixed(lambda sr, hr, b: psnr(sr, hr, crop_border=b, test_y=True))),
+    "ssim": Metric("ssim_y", "SSIM", _fixed(lambda sr, hr, b: ssim(sr, hr, crop_border=b, test_y=True))),
+    "psnr_rgb": Metric("psnr_rgb", "PSNR-RGB", _fixed(lambda sr, hr, b: psnr(sr, hr, crop_border=b, test_y=False))),
+    "ssim_rgb": Metric("ssim_rgb", "SSIM-RGB", _fixed(lambda sr, hr, b: ssim(sr, hr, crop_border=b, test_y=False))),
+    "lpips": Metric("lpips", "LPIPS", _make_lpips),
+    "niqe": Metric("niqe", "NIQE", _fixed(lambda sr, hr, b: _niqe_score(sr, b))),
+    "pi": Metric("pi", "PI", _make_pi),
 }
+
+
+def check_metrics(names: Sequence[str]) -> None:
+    """ConfigError naming every unknown metric (and the known ones)."""
+    unknown = [m for m in names if m not in METRICS]
+    if unknown or not names:
+        raise ConfigError(f"--metrics: unknown {', '.join(unknown) or '(empty)'}; available: {', '.join(METRICS)}")
+
+
+def prepare_metrics(names: Sequence[str], options: MetricOptions = MetricOptions()) -> dict[str, Scorer]:
+    """Scorers for ``names`` (do this once per run: LPIPS loads its weights here)."""
+    check_metrics(names)
+    return {name: METRICS[name].make(options) for name in names}
 
 
 def bicubic_method(scale: int) -> Method:
@@ -70,21 +168,11 @@ def bicubic_method(scale: int) -> Method:
 METHODS: dict[str, Callable[[int], Method]] = {"bicubic": bicubic_method}
 
 
-def resolve_method(name: str | None, weights: str | None, scale: int,
-                   device: str | torch.device = "cpu") -> Method:
-    """The method to evaluate at ``scale``: a built-in name, or (later) a network by name/weights file."""
-    if weights is not None:
-        raise ConfigError(f"--weights {weights}: evaluating trained networks is not wired into "
-                          "'attnsr eval' yet; available methods: " + ", ".join(METHODS))
-    if name in METHODS:
-        return METHODS[name](scale)
-    raise ConfigError(f"unknown --model {name!r}; available: {', '.join(METHODS)}")
-
-
 @dataclass(frozen=True)
 class EvalSettings:
     """How LR images are made and scored. ``crop_border`` None means = scale; ``seed`` drives DN noise
-    (per image: seed + crc32(name), so results do not depend on file order)."""
+    (per image: seed + crc32(name), so results do not depend on file order); ``spectrum`` also pools
+    the radial power spectrum of every SR/HR pair (see :mod:`attnsr.metrics.spectrum`)."""
 
     degradation: str = "BI"
     metrics: tuple[str, ...] = ("psnr", "ssim")
@@ -93,23 +181,34 @@ class EvalSettings:
     lr_dir: Path | None = None
     save_dir: Path | None = None
     progress: bool = True
+    spectrum: bool = False
+    metric_options: MetricOptions = field(default_factory=MetricOptions)
 
 
 @dataclass(frozen=True)
 class DatasetResult:
-    """One dataset at one scale: per-image values, their means, and files that failed."""
+    """One dataset at one scale: per-image values, their means (None for an unavailable metric, whose
+    reason is in ``unavailable``), files that failed, and the pooled spectrum when asked for."""
 
     dataset: str
     scale: int
     degradation: str
     images: tuple[dict, ...]
-    means: dict[str, float]
+    means: dict[str, float | None]
     failures: tuple[tuple[str, str], ...] = field(default=())
+    unavailable: dict[str, str] = field(default_factory=dict)
+    spectrum: Spectrum | None = None
 
     def to_json(self) -> dict:
-        return {"dataset": self.dataset, "scale": self.scale, "degradation": self.degradation,
+        data = {"dataset": self.dataset, "scale": self.scale, "degradation": self.degradation,
                 **self.means, "images": list(self.images),
                 "failures": [{"name": n, "error": e} for n, e in self.failures]}
+        if self.unavailable:
+            data["unavailable"] = dict(self.unavailable)
+        if self.spectrum is not None:
+            data["spectrum"] = {band: {"recovered": float(r), "energy_ratio": float(q)} for band, r, q in
+                                zip(("low", "mid", "high"), self.spectrum.recovered, self.spectrum.energy_ratio)}
+        return data
 
 
 def dataset_name(folder: Path) -> str:
@@ -151,9 +250,21 @@ def _make_lr(hr: torch.Tensor, path: Path, scale: int, settings: EvalSettings) -
     return degrade(hr, scale, settings.degradation, generator=gen)
 
 
+def _quantised(x: torch.Tensor) -> torch.Tensor:
+    """Float SR -> the values an 8-bit PNG of it holds (clamped, rounded half up), float32."""
+    return torch.floor(x.clamp(0, 1) * 255.0 + 0.5) / 255.0
+
+
+PairSink = Callable[[torch.Tensor, torch.Tensor], None]
+
+
 def evaluate_image(method: Method, path: Path, scale: int, settings: EvalSettings,
-                   save_to: Path | None = None) -> dict:
-    """Score ``method`` on one HR file; returns ``{"name", <metric key>: value, ...}``."""
+                   save_to: Path | None = None, scorers: Mapping[str, Scorer] | None = None,
+                   on_pair: PairSink | None = None) -> dict:
+    """Score ``method`` on one HR file; returns ``{"name", <metric key>: value, ...}``.
+
+    ``on_pair`` receives the scored (SR, HR) pair, both (C, H, W) on the 8-bit grid (spectrum pooling).
+    """
     loaded = load_image(path)
     hr = modcrop(loaded.rgb, scale)
     lr = _make_lr(hr, path, scale, settings)
@@ -166,37 +277,57 @@ def evaluate_image(method: Method, path: Path, scale: int, settings: EvalSetting
         save_image(save_to / f"{path.stem}.png", sr, gray=loaded.gray)
     if loaded.gray:  # score a grayscale file on its one channel
         sr, hr = sr.mean(dim=0, keepdim=True), hr[:1]
+    sr = _quantised(sr)
     border = scale if settings.crop_border is None else settings.crop_border
+    scorers = scorers if scorers is not None else prepare_metrics(settings.metrics, settings.metric_options)
     record: dict = {"name": path.name}
     for name in settings.metrics:
-        metric = METRICS[name]
-        record[metric.key] = metric.fn(sr, hr, border)
+        record[METRICS[name].key] = scorers[name].fn(sr, hr, border)
+    if on_pair is not None:
+        on_pair(sr, hr)
     return record
 
 
-def evaluate_dataset(method: Method, folder: Path, scale: int, settings: EvalSettings = EvalSettings()) -> DatasetResult:
-    """Evaluate ``method`` on every image of ``folder``; a bad file is recorded and skipped."""
-    unknown = [m for m in settings.metrics if m not in METRICS]
-    if unknown:
-        raise ConfigError(f"unknown metric(s) {', '.join(unknown)}; available: {', '.join(METRICS)}")
+def _mean(values: Sequence[float | None]) -> float | None:
+    if any(v is None for v in values):
+        return None
+    return sum(values) / len(values) if values else math.nan  # type: ignore[arg-type]
+
+
+def evaluate_dataset(method: Method, folder: Path, scale: int, settings: EvalSettings = EvalSettings(),
+                     scorers: Mapping[str, Scorer] | None = None) -> DatasetResult:
+    """Evaluate ``method`` on every image of ``folder``; a bad file is recorded and skipped.
+
+    Pass ``scorers`` (from :func:`prepare_metrics`) when evaluating several datasets, so LPIPS is
+    loaded once.
+    """
+    scorers = dict(scorers) if scorers is not None else prepare_metrics(settings.metrics, settings.metric_options)
+    missing = [m for m in settings.metrics if m not in scorers]
+    if missing:
+        raise ConfigError(f"evaluate_dataset: no scorer prepared for {', '.join(missing)}")
     name = dataset_name(folder)
     save_to = None if settings.save_dir is None else settings.save_dir / name / f"x{scale}"
+    spectra: list[Spectrum] = []
+    on_pair = (lambda sr, hr: spectra.append(radial_power(sr[None], hr[None]))) if settings.spectrum else None
     records, failures = [], []
     for path in tqdm(list_images(folder), desc=f"{name} x{scale}", unit="img", leave=False,
                      disable=not settings.progress, file=sys.stderr):
         try:
-            records.append(evaluate_image(method, path, scale, settings, save_to))
+            records.append(evaluate_image(method, path, scale, settings, save_to, scorers, on_pair))
         except AttnsrError as exc:
             failures.append((path.name, str(exc)))
-    keys = [METRICS[m].key for m in settings.metrics]
-    means = {k: (sum(r[k] for r in records) / len(records) if records else math.nan) for k in keys}
+    keys = {m: METRICS[m].key for m in settings.metrics}
+    means = {k: _mean([r[k] for r in records]) for k in keys.values()}
+    unavailable = {keys[m]: scorers[m].reason for m in settings.metrics if scorers[m].reason}
     return DatasetResult(name, scale, settings.degradation if settings.lr_dir is None else "lr-dir",
-                         tuple(records), means, tuple(failures))
+                         tuple(records), means, tuple(failures), unavailable,  # type: ignore[arg-type]
+                         combine(spectra) if spectra else None)
 
 
 def format_table(results: Sequence[DatasetResult], metrics: Sequence[str], title: str = "") -> str:
     """A markdown table like the papers': one row per dataset, one column per scale, cells
-    ``PSNR / SSIM`` (the chosen metrics joined by " / ")."""
+    ``PSNR / SSIM`` (the chosen metrics joined by " / "); unavailable metrics show ``n/a`` and their
+    reason under the table."""
     scales = sorted({r.scale for r in results})
     datasets = list(dict.fromkeys(r.dataset for r in results))
     by_key = {(r.dataset, r.scale): r for r in results}
@@ -210,15 +341,56 @@ def format_table(results: Sequence[DatasetResult], metrics: Sequence[str], title
             cells.append("-" if r is None else " / ".join(_fmt(METRICS[m].key, r.means[METRICS[m].key])
                                                           for m in metrics))
         lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    reasons = {k: why for r in results for k, why in r.unavailable.items()}
+    lines += [f"\n{_label_of(k)} n/a: {why}" for k, why in reasons.items()]
     return "\n".join(lines)
 
 
-def _fmt(key: str, value: float) -> str:
-    return f"{value:.4f}" if key.startswith("ssim") else f"{value:.2f}"
+def _label_of(key: str) -> str:
+    return next(m.label for m in METRICS.values() if m.key == key)
+
+
+def _fmt(key: str, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if key.startswith("ssim") or key == "lpips":
+        return f"{value:.4f}"
+    return f"{value:.2f}"
+
+
+def format_spectrum_table(results: Sequence[DatasetResult], title: str = "") -> str:
+    """Markdown: energy recovered per band (and SR/HR energy ratio) for every dataset and scale."""
+    lines = [f"| {title or 'Dataset'}: energy recovered (SR/HR energy) | scale | low | mid | high |",
+             "|---|---|---|---|---|"]
+    for r in results:
+        if r.spectrum is None:
+            continue
+        cells = [f"{100 * float(rec):.1f}% ({float(q):.2f})"
+                 for rec, q in zip(r.spectrum.recovered, r.spectrum.energy_ratio)]
+        lines.append(f"| {r.dataset} | x{r.scale} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_spectra(folder: Path, results: Sequence[DatasetResult], label: str, *, plot: bool = True) -> list[Path]:
+    """Per dataset and scale: ``<dataset>_x<s>.csv`` (bands), ``..._profile.csv`` and, with matplotlib,
+    ``<dataset>_x<s>.png`` (radial profiles of HR, SR and the error). Returns the files written."""
+    from attnsr.metrics.spectrum import plot_spectrum, write_spectrum_csv
+
+    written: list[Path] = []
+    for r in results:
+        if r.spectrum is None:
+            continue
+        stem = folder / f"{r.dataset}_x{r.scale}"
+        written.append(write_spectrum_csv(stem.with_suffix(".csv"), {label: r.spectrum}))
+        written.append(stem.with_name(f"{stem.name}_profile.csv"))
+        if plot:
+            written.append(plot_spectrum(stem.with_suffix(".png"), {label: r.spectrum},
+                                         title=f"{r.dataset} x{r.scale}: {label}"))
+    return written
 
 
 def write_csv(path: Path, results: Sequence[DatasetResult], metrics: Sequence[str]) -> None:
-    """Per-image rows: dataset, scale, name, one column per metric key (full precision)."""
+    """Per-image rows: dataset, scale, name, one column per metric key (full precision; empty = n/a)."""
     keys = [METRICS[m].key for m in metrics]
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
@@ -226,7 +398,8 @@ def write_csv(path: Path, results: Sequence[DatasetResult], metrics: Sequence[st
         writer.writerow(["dataset", "scale", "name", *keys])
         for r in results:
             for rec in r.images:
-                writer.writerow([r.dataset, r.scale, rec["name"], *(repr(rec[k]) for k in keys)])
+                writer.writerow([r.dataset, r.scale, rec["name"],
+                                 *("" if rec[k] is None else repr(rec[k]) for k in keys)])
 
 
 def write_json(path: Path, results: Sequence[DatasetResult], method: str) -> None:

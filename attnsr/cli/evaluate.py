@@ -1,5 +1,5 @@
-"""``attnsr eval``: score a method on benchmark HR folders (argument parsing only; the work is in
-:mod:`attnsr.evaluation`)."""
+"""``attnsr eval``: score bicubic or a network on benchmark HR folders at one or more scales (argument
+parsing only; the work is in :mod:`attnsr.evaluation`, the model/engine options are ``attnsr upscale``'s)."""
 
 from __future__ import annotations
 
@@ -8,28 +8,40 @@ import sys
 from pathlib import Path
 
 from attnsr.errors import ConfigError
-from attnsr.evaluation import (METRICS, EvalSettings, evaluate_dataset, format_table, resolve_method,
-                               write_csv, write_json)
+from attnsr.evaluation import (METHODS, METRICS, EvalSettings, Method, MetricOptions, check_metrics,
+                               evaluate_dataset, format_spectrum_table, format_table, prepare_metrics,
+                               write_csv, write_json, write_spectra)
 from attnsr.image.degrade import KINDS
 
-HELP = "Evaluate a method (PSNR/SSIM on Y, MATLAB protocol) on HR image folders at one or more scales."
+HELP = "Evaluate bicubic or a network (PSNR/SSIM on Y, LPIPS, NIQE, PI, spectrum) on HR image folders."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="bicubic", help="method name (default: bicubic)")
-    parser.add_argument("--weights", default=None, help="checkpoint file of a trained network")
+    from attnsr.cli.upscale import add_engine_arguments
+
     parser.add_argument("--dataset", action="append", required=True, type=Path, metavar="DIR",
                         help="folder of HR images (repeatable)")
-    parser.add_argument("--scale", action="append", required=True, type=int, metavar="S",
-                        help="upscaling factor (repeatable)")
+    parser.add_argument("--scale", action="append", type=int, metavar="S",
+                        help="upscaling factor (repeatable; default with --weights: the checkpoint's)")
+    add_engine_arguments(parser)
+    parser.set_defaults(model="bicubic")  # eval's historical default: the MATLAB bicubic baseline
     parser.add_argument("--degradation", default="BI", choices=KINDS, help="how LR is made (default: BI)")
     parser.add_argument("--lr-dir", type=Path, default=None,
                         help="read LR images from this folder instead (one dataset and scale only)")
     parser.add_argument("--metrics", default="psnr,ssim",
                         help=f"comma-separated, from: {', '.join(METRICS)} (default: psnr,ssim)")
     parser.add_argument("--crop-border", type=int, default=None, help="border shave (default: the scale)")
+    parser.add_argument("--lpips-net", default="alex", choices=("alex", "vgg"), help="LPIPS backbone")
+    parser.add_argument("--lpips-version", default="0.1", choices=("0.1", "0.0"),
+                        help="LPIPS heads: 0.1 (default) or 0.0 (FASRGAN's tables, no input scaling)")
+    parser.add_argument("--nrqm-model", type=Path, default=None, metavar="FILE",
+                        help="Ma et al.'s NRQM model file, needed for PI")
+    parser.add_argument("--pi-shave", type=int, default=4, choices=(4, 0),
+                        help="border removed before PI: 4 (PIRM, default) or 0 (FASRGAN)")
+    parser.add_argument("--spectrum", nargs="?", const=Path("spectrum"), default=None, type=Path, metavar="DIR",
+                        help="also measure the radial power spectrum; CSV + PNG per dataset into DIR "
+                             "(default: ./spectrum)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the DN noise (default: 0)")
-    parser.add_argument("--device", default="cpu", help="torch device for networks (default: cpu)")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="write results as JSON")
     parser.add_argument("--csv", type=Path, default=None, metavar="FILE", help="write per-image CSV")
     parser.add_argument("--save-images", type=Path, default=None, metavar="DIR",
@@ -37,31 +49,75 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def method_for(args: argparse.Namespace, scale: int | None) -> tuple[Method, int, str]:
+    """(method, scale, label): the MATLAB-exact bicubic, or a model run by the upscaling engine."""
+    name = (args.model or "").lower()
+    if args.weights is None and name in METHODS:
+        if scale is None:
+            raise ConfigError("--scale is required (only a --weights checkpoint knows its own scale)")
+        return METHODS[name](scale), scale, name
+    from attnsr.cli.upscale import build_upscaler
+
+    engine, resolved = build_upscaler(args, scale)
+    return (lambda lr: engine.upscale_tensor(lr)), resolved.scale, resolved.label
+
+
+def _settings(args: argparse.Namespace, metrics: tuple[str, ...], device: str) -> EvalSettings:
+    options = MetricOptions(lpips_net=args.lpips_net, lpips_version=args.lpips_version,
+                            nrqm_model=args.nrqm_model, pi_shave=args.pi_shave, device=device)
+    return EvalSettings(degradation=args.degradation, metrics=metrics, crop_border=args.crop_border,
+                        seed=args.seed, lr_dir=args.lr_dir, save_dir=args.save_images,
+                        progress=not args.no_progress, spectrum=args.spectrum is not None,
+                        metric_options=options)
+
+
 def run(args: argparse.Namespace) -> int:
+    from attnsr.infer.engine import pick_device
+
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown or not metrics:
-        raise ConfigError(f"--metrics: unknown {', '.join(unknown) or '(empty)'}; available: {', '.join(METRICS)}")
-    if args.lr_dir is not None and (len(args.dataset) > 1 or len(args.scale) > 1):
+    check_metrics(metrics)
+    scales = args.scale or [None]
+    if args.lr_dir is not None and (len(args.dataset) > 1 or len(scales) > 1):
         raise ConfigError("--lr-dir works with exactly one --dataset and one --scale")
-    settings = EvalSettings(degradation=args.degradation, metrics=metrics, crop_border=args.crop_border,
-                            seed=args.seed, lr_dir=args.lr_dir, save_dir=args.save_images,
-                            progress=not args.no_progress)
-    results = []
-    for scale in args.scale:
-        method = resolve_method(args.model, args.weights, scale, args.device)
+    device = str(pick_device(args.device))
+    settings = _settings(args, metrics, device)
+    scorers = prepare_metrics(metrics, settings.metric_options)  # LPIPS loaded once per run
+    results, labels = [], []
+    for scale in scales:
+        method, resolved_scale, label = method_for(args, scale)
+        labels.append(label)
         for folder in args.dataset:
-            results.append(evaluate_dataset(method, folder, scale, settings))
-    name = args.weights or args.model
-    print(format_table(sorted(results, key=lambda r: r.scale), metrics, title=f"{name} {args.degradation}"))
+            results.append(evaluate_dataset(method, folder, resolved_scale, settings, scorers))
+    name = str(args.weights) if args.weights else labels[0] if len(set(labels)) == 1 else args.model
+    title = f"{Path(name).stem if args.weights else name} {args.degradation}"
+    results.sort(key=lambda r: r.scale)
+    print(format_table(results, metrics, title=title))
+    if args.spectrum is not None:
+        print()
+        print(format_spectrum_table(results, title=title))
+        written = write_spectra(args.spectrum, results, Path(name).stem, plot=_have_matplotlib())
+        print(f"spectrum: {len(written)} file(s) written to {args.spectrum}", file=sys.stderr)
     if args.csv:
         write_csv(args.csv, results, metrics)
     if args.json:
         write_json(args.json, results, name)
+    return _report_failures(results)
+
+
+def _have_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("spectrum: matplotlib not installed, writing CSV only (pip install 'attnsr[plot]')", file=sys.stderr)
+        return False
+    return True
+
+
+def _report_failures(results: list) -> int:
     failures = [(r.dataset, n, e) for r in results for n, e in r.failures]
-    if failures:
-        print(f"\n{len(failures)} image(s) failed:", file=sys.stderr)
-        for dataset, n, e in failures:
-            print(f"  {dataset}/{n}: {e}", file=sys.stderr)
-        return 1
-    return 0
+    if not failures:
+        return 0
+    print(f"\n{len(failures)} image(s) failed:", file=sys.stderr)
+    for dataset, n, e in failures:
+        print(f"  {dataset}/{n}: {e}", file=sys.stderr)
+    return 1

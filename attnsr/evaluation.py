@@ -250,7 +250,7 @@ def _make_lr(hr: torch.Tensor, path: Path, scale: int, settings: EvalSettings) -
     return degrade(hr, scale, settings.degradation, generator=gen)
 
 
-def _quantised(x: torch.Tensor) -> torch.Tensor:
+def quantise_8bit(x: torch.Tensor) -> torch.Tensor:
     """Float SR -> the values an 8-bit PNG of it holds (clamped, rounded half up), float32."""
     return torch.floor(x.clamp(0, 1) * 255.0 + 0.5) / 255.0
 
@@ -277,7 +277,7 @@ def evaluate_image(method: Method, path: Path, scale: int, settings: EvalSetting
         save_image(save_to / f"{path.stem}.png", sr, gray=loaded.gray)
     if loaded.gray:  # score a grayscale file on its one channel
         sr, hr = sr.mean(dim=0, keepdim=True), hr[:1]
-    sr = _quantised(sr)
+    sr = quantise_8bit(sr)
     border = scale if settings.crop_border is None else settings.crop_border
     scorers = scorers if scorers is not None else prepare_metrics(settings.metrics, settings.metric_options)
     record: dict = {"name": path.name}

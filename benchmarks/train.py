@@ -109,6 +109,9 @@ def main() -> int:
         logs = [json.loads(x) for x in (Path(tmp) / "train_log.jsonl").read_text().splitlines()]
     rates = [r["it_s"] for r in logs if "it_s" in r][1:]  # first window includes start-up
     trainer = sum(rates) / len(rates) if rates else iterations / wall
+    after = plain_loop_speed(args.data, args.probe)  # the machine's load drifts: time the plain loop again
+    print(f"plain loop before/after training: {plain:.2f} / {after:.2f} it/s")
+    plain = 0.5 * (plain + after)
     bicubic = bicubic_psnr(args.val, MODEL["scale"])
     sr = result.best_psnr if result.best_psnr is not None else math.nan
     print(f"Set5 x{MODEL['scale']} PSNR (Y, shave {MODEL['scale']}): trained {sr:.3f} dB vs bicubic {bicubic:.3f} dB "

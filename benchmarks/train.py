@@ -5,7 +5,7 @@ throughput ratio of attnsr's trainer against a plain hand-written PyTorch loop (
                                          [--minutes 8] [--threads 1]
 
 Steps: (1) time the plain loop (model, Adam, L1 on random crops of pre-degraded images held in memory) for
-a few dozen iterations; (2) pick the iteration count that fits the budget at that speed; (3) run
+a few dozen iterations (again after training; the mean of the two is the reference); (2) pick the iteration count that fits the budget at that speed; (3) run
 ``attnsr.train.train`` for that many iterations (validation only at the end); (4) compare.
 """
 

@@ -106,3 +106,149 @@ def test_bicubic_matches_rcan_table_set14_b100(shared, dataset, scale):
     seconds = _check_published(shared, dataset, scale)
     if (dataset, scale) == ("B100", 4):
         assert seconds < 60, f"B100 x4 bicubic took {seconds:.1f} s of CPU"
+
+
+# --------------------------------------------------------------------------- networks and perceptual metrics
+
+TINY_RCAN = dict(n_resgroups=1, n_resblocks=1, n_feats=8, reduction=4)
+
+
+@pytest.fixture()
+def tiny_weights(tmp_path):
+    from attnsr.models import create, save_model
+
+    torch.manual_seed(0)
+    path = tmp_path / "rcan_tiny_x2.safetensors"
+    save_model(create("rcan", scale=2, **TINY_RCAN), path)
+    return path
+
+
+def _by_hand_sr(weights, hr_path, scale):
+    """HR -> modcrop -> MATLAB-bicubic LR -> the network itself -> SR on the 8-bit grid (no engine)."""
+    from attnsr.image.io import read_rgb
+    from attnsr.models import load_model
+
+    hr = modcrop(read_rgb(hr_path), scale)
+    with torch.no_grad():
+        sr = load_model(weights)(degrade(hr, scale)[None])[0]
+    return torch.floor(sr.clamp(0, 1) * 255 + 0.5) / 255, hr
+
+
+def test_eval_network_checkpoint_json_contract_and_psnr_by_hand(tiny_set, tiny_weights, tmp_path):
+    out = tmp_path / "r.json"
+    # no --scale: a checkpoint knows its own
+    assert main(["eval", "--weights", str(tiny_weights), "--dataset", str(tiny_set), "--json", str(out),
+                 "--tile", "0", "--device", "cpu", "--no-progress"]) == 0
+    data = json.loads(out.read_text())
+    assert {"dataset", "scale", "psnr_y", "ssim_y", "images"} <= set(data)
+    assert data["dataset"] == "Tiny" and data["scale"] == 2 and data["method"] == str(tiny_weights)
+    rec = {r["name"]: r for r in data["images"]}["im0.png"]
+    assert set(rec) == {"name", "psnr_y", "ssim_y"}
+    sr, hr = _by_hand_sr(tiny_weights, tiny_set / "im0.png", 2)
+    assert rec["psnr_y"] == pytest.approx(psnr(sr, hr, crop_border=2), abs=1e-3)
+    assert rec["ssim_y"] == pytest.approx(ssim(sr, hr, crop_border=2), abs=1e-4)
+    # the random tiny network is far worse than bicubic: the network really ran
+    bic = tmp_path / "b.json"
+    assert main(["eval", "--dataset", str(tiny_set), "--scale", "2", "--json", str(bic), "--no-progress"]) == 0
+    assert json.loads(bic.read_text())["psnr_y"] > data["psnr_y"] + 5
+
+
+def test_eval_network_scale_mismatch_and_default_model(tiny_set, tiny_weights, capsys):
+    from attnsr.infer.resolve import bundled_models
+
+    assert main(["eval", "--model", "rcan", "--weights", str(tiny_weights), "--dataset", str(tiny_set),
+                 "--scale", "4", "--no-progress"]) == 2
+    assert "x2" in capsys.readouterr().err
+    if bundled_models():
+        pytest.skip("a bundled model ships: --model default is evaluated, not refused")
+    assert main(["eval", "--model", "default", "--dataset", str(tiny_set), "--scale", "2", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "not a bundled model" in err and err.count("\n") == 1
+
+
+def _lpips_installed() -> bool:
+    from attnsr.assets import lpips_path
+
+    return lpips_path("alex").is_file()
+
+
+def test_eval_lpips_equals_direct_computation(tiny_set, tmp_path):
+    if not _lpips_installed():
+        pytest.skip("LPIPS weights not installed (run `attnsr assets install lpips`)")
+    from attnsr.image.io import read_rgb
+    from attnsr.metrics import LPIPSConfig, load_lpips_model
+
+    out = tmp_path / "r.json"
+    assert main(["eval", "--dataset", str(tiny_set), "--scale", "2", "--metrics", "psnr,lpips",
+                 "--lpips-version", "0.0", "--json", str(out), "--no-progress"]) == 0
+    data = json.loads(out.read_text())
+    hr = modcrop(read_rgb(tiny_set / "im1.png"), 2)
+    sr = bicubic_method(2)(degrade(hr, 2)[None])
+    want = float(load_lpips_model(LPIPSConfig(net="alex", version="0.0"))(sr, hr[None])[0])
+    got = {r["name"]: r for r in data["images"]}["im1.png"]["lpips"]
+    assert got == pytest.approx(want, abs=1e-6) and 0 < got < 1
+    assert data["lpips"] == pytest.approx(np.mean([r["lpips"] for r in data["images"]]))
+
+
+def test_eval_lpips_missing_assets_names_install_command(tiny_set, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    assert main(["eval", "--dataset", str(tiny_set), "--scale", "2", "--metrics", "lpips", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "attnsr assets install lpips" in err and err.count("\n") == 1
+
+
+def test_eval_niqe_and_pi_unavailable_with_reason(tmp_path, capsys):
+    from attnsr.image.io import read_rgb
+    from attnsr.metrics import niqe
+
+    folder = tmp_path / "Big"
+    rng = np.random.default_rng(1)
+    smooth = np.cumsum(np.cumsum(rng.normal(0, 1, (200, 196, 3)), 0), 1)
+    texture = rng.integers(0, 40, (200, 196, 3))
+    a = np.clip((smooth - smooth.min()) / np.ptp(smooth) * 215 + texture, 0, 255).astype(np.uint8)
+    save_image(folder / "big.png", from_uint8(a))
+    out = tmp_path / "r.json"
+    assert main(["eval", "--dataset", str(folder), "--scale", "2", "--metrics", "psnr,niqe,pi",
+                 "--json", str(out), "--no-progress"]) == 0
+    data = json.loads(out.read_text())
+    hr = modcrop(read_rgb(folder / "big.png"), 2)
+    sr = bicubic_method(2)(degrade(hr, 2)[None])
+    assert data["niqe"] == pytest.approx(float(niqe(sr, crop_border=2)[0]), abs=1e-9)
+    assert data["pi"] is None and data["images"][0]["pi"] is None
+    assert "--nrqm-model" in data["unavailable"]["pi"]
+    table = capsys.readouterr().out
+    assert "/ n/a |" in table and "PI n/a: " in table
+    model_file = tmp_path / "nrqm.mat"
+    model_file.write_bytes(b"\0")
+    assert main(["eval", "--dataset", str(folder), "--scale", "2", "--metrics", "pi", "--nrqm-model",
+                 str(model_file), "--json", str(out), "--no-progress"]) == 0
+    assert str(model_file) in json.loads(out.read_text())["unavailable"]["pi"]
+    assert main(["eval", "--dataset", str(folder), "--scale", "2", "--metrics", "pi", "--nrqm-model",
+                 str(tmp_path / "missing.mat"), "--no-progress"]) == 2
+
+
+def test_spectrum_bicubic_writes_csv_png_and_loses_high_band(tiny_set, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    folder = tmp_path / "spec"
+    out = tmp_path / "r.json"
+    assert main(["eval", "--dataset", str(tiny_set), "--scale", "2", "--spectrum", str(folder),
+                 "--json", str(out), "--no-progress"]) == 0
+    assert (folder / "Tiny_x2.png").stat().st_size > 0 and (folder / "Tiny_x2_profile.csv").is_file()
+    rows = {r["band"]: r for r in csv.DictReader((folder / "Tiny_x2.csv").open())}
+    assert set(rows) == {"low", "mid", "high"}
+    low, high = float(rows["low"]["recovered"]), float(rows["high"]["recovered"])
+    assert 0.9 < low <= 1 and high < low  # bicubic keeps the low band, loses detail
+    assert json.loads(out.read_text())["spectrum"]["low"]["recovered"] == pytest.approx(low)
+    assert "energy recovered" in capsys.readouterr().out
+
+
+def test_spectrum_self_vs_self_recovers_everything(tiny_set):
+    from attnsr.image.io import read_rgb
+
+    hr = modcrop(read_rgb(tiny_set / "im0.png"), 2)[None]
+    one = tiny_set.parent / "One"
+    save_image(one / "im0.png", hr[0])
+    result = evaluate_dataset(lambda lr: hr, one, 2, EvalSettings(spectrum=True, progress=False))
+    assert result.spectrum is not None
+    assert result.spectrum.recovered.tolist() == [1.0, 1.0, 1.0]
+    assert result.means["psnr_y"] == float("inf") or result.means["psnr_y"] > 99

@@ -13,7 +13,8 @@ from attnsr.evaluation import (METHODS, METRICS, EvalSettings, Method, MetricOpt
                                write_csv, write_json, write_spectra)
 from attnsr.image.degrade import KINDS
 
-HELP = "Evaluate bicubic or a network (PSNR/SSIM on Y, LPIPS, NIQE, PI, spectrum) on HR image folders."
+HELP = ("Evaluate bicubic (the default) or a network (PSNR/SSIM on Y, LPIPS, NIQE, PI, spectrum) on HR "
+        "image folders.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", action="append", type=int, metavar="S",
                         help="upscaling factor (repeatable; default with --weights: the checkpoint's)")
     add_engine_arguments(parser)
-    parser.set_defaults(model="bicubic")  # eval's historical default: the MATLAB bicubic baseline
     parser.add_argument("--degradation", default="BI", choices=KINDS, help="how LR is made (default: BI)")
     parser.add_argument("--lr-dir", type=Path, default=None,
                         help="read LR images from this folder instead (one dataset and scale only)")
@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def method_for(args: argparse.Namespace, scale: int | None) -> tuple[Method, int, str]:
     """(method, scale, label): the MATLAB-exact bicubic, or a model run by the upscaling engine."""
-    name = (args.model or "").lower()
+    # without --model and --weights eval scores the MATLAB bicubic baseline (its historical default)
+    name = (args.model or ("bicubic" if args.weights is None else "")).lower()
     if args.weights is None and name in METHODS:
         if scale is None:
             raise ConfigError("--scale is required (only a --weights checkpoint knows its own scale)")
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         labels.append(label)
         for folder in args.dataset:
             results.append(evaluate_dataset(method, folder, resolved_scale, settings, scorers))
-    name = str(args.weights) if args.weights else labels[0] if len(set(labels)) == 1 else args.model
+    name = str(args.weights) if args.weights else labels[0] if len(set(labels)) == 1 else str(args.model)
     title = f"{Path(name).stem if args.weights else name} {args.degradation}"
     results.sort(key=lambda r: r.scale)
     print(format_table(results, metrics, title=title))

@@ -1,0 +1,163 @@
+"""HSPA attention: official-style dense solver vs attnsr's chunked exact sparsemax, and peak memory.
+
+Speed: the input of each HSPA of a README-size HSPAN (×2, seed-0 default init) for a 96×96 LR crop
+of a real image is captured, then every HSPA is run with both implementations; the script prints the
+times, the ratio and the largest output difference. ``--full`` also times the whole network forward
+with each implementation (slow on small machines).
+
+Memory: a child process runs one README-size HSPA (C=192) at the given LR size (default 256×256,
+65,536 positions) with attnsr's implementation and reports its peak RSS (``resource.getrusage``,
+minus the RSS just before the forward). The official dense path needs three P×P float32 matrices
+at once (scores, shifted scores, thresholded scores): that figure is printed as computed, since it
+exceeds the memory of most machines at this size.
+
+Run: ``.venv/bin/python benchmarks/hspan_attention.py [--threads 2] [--mem-size 256] [--full]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from attnsr.models import hspan
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def naive_sparsemax_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *, topk: int,
+                              chunk_size: int | None = None) -> torch.Tensor:
+    """Baseline, written plainly after the official algorithm: dense scores, dense threshold, dense A·V."""
+    del chunk_size
+    scores = torch.matmul(query, key)
+    shifted = scores - scores.max(dim=-1, keepdim=True).values
+    tau = _naive_tau(shifted, topk)
+    weights = torch.clamp(shifted - tau, min=0)
+    return torch.matmul(weights, value)
+
+
+def _naive_tau(z: torch.Tensor, k: int) -> torch.Tensor:
+    """τ per row (…×1) by the official growing top-k search."""
+    n_keys = z.shape[-1]
+    cand = torch.sort(z, dim=-1, descending=True).values if k >= n_keys else torch.topk(z, k, dim=-1).values
+    tau, support = hspan.sparsemax_threshold(cand.reshape(-1, cand.shape[-1]))
+    tau, support = tau.reshape(*z.shape[:-1], 1), support.reshape(*z.shape[:-1], 1)
+    if k < n_keys:
+        redo = (support == k).squeeze(-1)
+        if bool(redo.any()):
+            tau[redo] = _naive_tau(z[redo], 2 * k)
+    return tau
+
+
+def _lr_image(size: int) -> torch.Tensor:
+    """A size×size crop of a real photo (B100 or Set14 from ../shared, else a smooth pattern)."""
+    for folder in (REPO.parent / "shared/datasets/B100", REPO.parent / "shared/datasets/Set14"):
+        files = sorted(folder.glob("*.png")) if folder.is_dir() else []
+        if files:
+            img = np.asarray(Image.open(files[0]).convert("RGB"), dtype=np.float32) / 255.0
+            t = torch.from_numpy(img).permute(2, 0, 1)[None]
+            return t[..., :size, :size].contiguous()
+    yy, xx = torch.meshgrid(torch.linspace(0, 6, size), torch.linspace(0, 9, size), indexing="ij")
+    return torch.stack([yy.sin(), xx.cos(), (yy + xx).sin()])[None].mul(0.5).add(0.5)
+
+
+def _capture_hspa_inputs(model: hspan.HSPAN, x: torch.Tensor) -> list[tuple[hspan.HSPA, torch.Tensor]]:
+    found: list[tuple[hspan.HSPA, torch.Tensor]] = []
+    hooks = [m.register_forward_pre_hook(lambda mod, args: found.append((mod, args[0])))
+             for m in model.modules() if isinstance(m, hspan.HSPA)]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return found
+
+
+def _timed(fn, repeats: int) -> tuple[float, torch.Tensor]:
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def _run_all(pairs, impl) -> list[torch.Tensor]:
+    hspan.sparsemax_attention = impl  # HSPA.forward looks the function up at call time
+    with torch.no_grad():
+        return [mod(inp) for mod, inp in pairs]
+
+
+def speed(lr: int, repeats: int, full: bool) -> None:
+    torch.manual_seed(0)
+    model = hspan.HSPAN(hspan.HSPANConfig(scale=2)).eval()
+    x = _lr_image(lr)
+    ours_fn = hspan.sparsemax_attention
+    pairs = _capture_hspa_inputs(model, x)
+    t_naive, ref = _timed(lambda: _run_all(pairs, naive_sparsemax_attention), repeats)
+    t_ours, out = _timed(lambda: _run_all(pairs, ours_fn), repeats)
+    diff = max((a - b).abs().max().item() for a, b in zip(ref, out))
+    print(f"HSPA x{len(pairs)} at {lr}x{lr} LR (P={lr * lr}, C=192): naive {t_naive:.2f} s, ours {t_ours:.2f} s,"
+          f" speed-up {t_naive / t_ours:.2f}x, max |diff| {diff:.2e}")
+    if full:
+        for name, impl in (("naive", naive_sparsemax_attention), ("ours", ours_fn)):
+            hspan.sparsemax_attention = impl
+            with torch.no_grad():
+                t, _ = _timed(lambda: model(x), 1)
+            print(f"whole HSPAN x2 forward at {lr}x{lr} LR with {name} attention: {t:.2f} s")
+    hspan.sparsemax_attention = ours_fn
+
+
+def memory_child(size: int) -> None:
+    """Child process: one README-size HSPA forward at size×size; prints JSON with RSS figures (MiB)."""
+    torch.manual_seed(0)
+    layer = hspan.HSPA(192, 2, 0.1, 128).eval()
+    feats = torch.randn(1, 192, size, size) * 0.5
+    with torch.no_grad():
+        layer.conv_match1(feats[..., :8, :8])  # warm up allocators before the baseline
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        layer(feats)
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peak_mib": peak, "before_mib": before, "seconds": seconds}))
+
+
+def memory(size: int, threads: int) -> None:
+    cmd = [sys.executable, __file__, "--memory-child", str(size), "--threads", str(threads)]
+    res = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    p = size * size
+    dense_gib = 3 * p * p * 4 / 2**30
+    print(f"one HSPA (C=192) at {size}x{size} LR (P={p}), ours: peak RSS {res['peak_mib']:.0f} MiB "
+          f"(+{res['peak_mib'] - res['before_mib']:.0f} MiB during forward, {res['seconds']:.1f} s); "
+          f"official dense path needs >= {dense_gib:.1f} GiB (3 P×P float32 matrices)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lr", type=int, default=96, help="LR side for the speed comparison")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--mem-size", type=int, default=256, help="LR side for the memory figure (0: skip)")
+    parser.add_argument("--full", action="store_true", help="also time the whole network forward")
+    parser.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.memory_child:
+        memory_child(args.memory_child)
+        return
+    speed(args.lr, args.repeats, args.full)
+    if args.mem_size:
+        memory(args.mem_size, args.threads)
+
+
+if __name__ == "__main__":
+    main()

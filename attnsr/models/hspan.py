@@ -40,8 +40,8 @@ from attnsr.models.registry import NetworkEntry, StateDict
 from attnsr.ops.common import MeanShift, Upsampler, default_conv
 
 #: Elements of one query chunk's score block (rows × keys × batch) when ``chunk_size`` is automatic:
-#: 2^22 float32 = 16 MiB, small enough to stay cache-friendly, large enough for efficient matmuls.
-AUTO_CHUNK_ELEMENTS = 1 << 22
+#: 2^24 float32 = 64 MiB: bounded memory at any image size, few enough chunks to keep overheads small.
+AUTO_CHUNK_ELEMENTS = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -83,39 +83,86 @@ def sparsemax_threshold(z_desc: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     return tau, support
 
 
-def _solve_rows(
+#: A group whose widest support exceeds P / DENSE_RATIO is aggregated by a dense matmul instead of
+#: gathering (BLAS beats a gather once supports are that wide, e.g. for untrained weights).
+DENSE_RATIO = 8
+#: Relative slack when counting possible support members (only makes a window larger, never wrong).
+WINDOW_SLACK = 1e-4
+
+
+def _wider_windows(scores: torch.Tensor, top: torch.Tensor, tau_low: torch.Tensor, k: int) -> torch.Tensor:
+    """Window (k·2^j, j >= 1) that holds the support of rows whose first k candidates were all in it.
+
+    τ = max_j c_j / j, so the τ computed from the first k candidates is a lower bound and every support
+    member has score > top + τ_low. Counting those (with a small slack against rounding) gives a window
+    that solves the row in one more top-k, where the official code doubles k until it fits.
+    """
+    slack = WINDOW_SLACK * (1 + top.abs())
+    need = (scores > top + tau_low - slack).sum(-1)
+    level = (need.to(torch.float64) / k).log2().ceil().clamp(min=1).long()
+    return k << level
+
+
+def _solve_window(
     scores: torch.Tensor, k: int, rows: torch.Tensor
 ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Sparsemax of every row of ``scores`` (R×P) as groups (row ids, weights R_g×K_g, key ids R_g×K_g).
+    """Official solver on R×P rows with a k-candidate window: groups (row ids, weights, key ids).
 
-    Official solver: k sorted candidates per row (full sort when k >= P); rows whose support fills all k
-    candidates are recursed on with 2k. Weights are clamp(z − τ, 0) over the candidates, z the scores
-    shifted by the row maximum (as the reference does, for identical rounding); each group is trimmed to
-    its widest non-zero prefix (weights are non-increasing along the candidates).
+    Candidates: full descending sort when k >= P, else the sorted top k. z = candidates − row max (as the
+    reference shifts, for identical rounding); weights clamp(z − τ, 0). Rows whose support fills the whole
+    window may have a larger support and are solved again with a wider window (the official growth step,
+    which doubles k instead of sizing it).
     """
     n_keys = scores.shape[-1]
-    if k >= n_keys:  # official path 1: full descending sort (no search window)
+    if k >= n_keys:  # official path 1: full descending sort, no window
         vals, idx = scores.sort(-1, descending=True)
-    else:  # official path 2: top-k window, grown below where it was too small
+    else:  # official path 2: top-k window
         vals, idx = scores.topk(k, dim=-1)
     z = vals - vals[:, :1]
     tau, support = sparsemax_threshold(z)
     weights = (z - tau).clamp(min=0)
-    groups = []
     unsolved = (support.squeeze(-1) == k) if k < n_keys else None
-    if unsolved is not None and bool(unsolved.any()):
-        solved = ~unsolved
-        if bool(solved.any()):
-            groups.append((rows[solved], weights[solved], idx[solved]))
-        groups += _solve_rows(scores[unsolved], 2 * k, rows[unsolved])
-    else:
-        groups.append((rows, weights, idx))
-    return [_trim(*group) for group in groups]
+    if unsolved is None or not bool(unsolved.any()):
+        return [_trim(rows, weights, idx)]
+    solved = ~unsolved
+    groups = [_trim(rows[solved], weights[solved], idx[solved])] if bool(solved.any()) else []
+    rest, rest_rows = scores[unsolved], rows[unsolved]
+    widths = _wider_windows(rest, vals[unsolved, :1], tau[unsolved], k)
+    distinct = torch.unique(widths).tolist()
+    if len(distinct) == 1:
+        return groups + _solve_window(rest, distinct[0], rest_rows)
+    for width in distinct:
+        sel = widths == width
+        groups += _solve_window(rest[sel], width, rest_rows[sel])
+    return groups
 
 
 def _trim(rows: torch.Tensor, weights: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Cut a group to its widest non-zero prefix (weights are non-increasing along the candidates)."""
     width = max(1, int((weights > 0).sum(-1).max()))
     return rows, weights[:, :width], idx[:, :width]
+
+
+def sparsemax_rows(scores: torch.Tensor, topk: int) -> list[tuple[torch.Tensor, ...]]:
+    """Exact row-wise sparsemax of R×P ``scores``, sparsely: groups (row ids R_g, weights R_g×K_g, key ids
+    R_g×K_g), every row in exactly one group. Dense equivalent: A[rows[i], idx[i, j]] = weights[i, j]."""
+    return _solve_window(scores, topk, torch.arange(scores.shape[0], device=scores.device))
+
+
+def _aggregate(weights: torch.Tensor, idx: torch.Tensor, image: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """Σ_j weights[r, j] · value[image[r], idx[r, j]] for each row r: R×C (value N×P×C)."""
+    n, n_keys, channels = value.shape
+    if weights.shape[1] * DENSE_RATIO <= n_keys:
+        flat = (idx + image[:, None] * n_keys).reshape(idx.shape)
+        return F.embedding_bag(flat, value.reshape(n * n_keys, channels), per_sample_weights=weights, mode="sum")
+    dense = weights.new_zeros(weights.shape[0], n_keys).scatter(1, idx, weights)
+    if n == 1:
+        return dense @ value[0]
+    out = weights.new_zeros(weights.shape[0], channels)
+    for b in torch.unique(image).tolist():
+        sel = (image == b).nonzero().squeeze(1)
+        out = out.index_put((sel,), dense[sel] @ value[b])
+    return out
 
 
 def auto_chunk_size(batch: int, positions: int) -> int:
@@ -133,30 +180,26 @@ def sparsemax_attention(
     (automatic when ``None``); each chunk attends to all P keys, so chunking does not change the result.
     """
     n, positions, _ = query.shape
-    channels = value.shape[-1]
     if topk < 1:
         raise ConfigError(f"hspan: topk must be >= 1, got {topk}")
     step = chunk_size if chunk_size is not None else auto_chunk_size(n, positions)
     if step < 1:
         raise ConfigError(f"hspan: chunk_size must be >= 1, got {step}")
-    table = value.reshape(n * positions, channels)
-    offsets = torch.arange(n, device=query.device).mul(positions)
+    value = value.contiguous()
     chunks = []
     for start in range(0, positions, step):
         q = query[:, start:start + step]
         m = q.shape[1]
         scores = torch.bmm(q, key).reshape(n * m, positions)
-        base = offsets.repeat_interleave(m)
-        out = None
-        for rows, weights, idx in _solve_rows(scores, topk, torch.arange(n * m, device=query.device)):
-            part = F.embedding_bag(idx + base[rows, None], table, per_sample_weights=weights, mode="sum")
-            if rows.numel() == n * m:  # one group holding every row in order
-                out = part
-            else:
-                if out is None:
-                    out = scores.new_zeros(n * m, channels)
-                out = out.index_put((rows,), part)
-        chunks.append(out.reshape(n, m, channels))
+        image = torch.arange(n, device=query.device).repeat_interleave(m)
+        groups = sparsemax_rows(scores, topk)
+        if len(groups) == 1:  # one group holding every row in order
+            out = _aggregate(groups[0][1], groups[0][2], image, value)
+        else:
+            out = scores.new_zeros(n * m, value.shape[-1])
+            for rows, weights, idx in groups:
+                out = out.index_put((rows,), _aggregate(weights, idx, image[rows], value))
+        chunks.append(out.reshape(n, m, -1))
     return torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
 
 

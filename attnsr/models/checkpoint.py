@@ -128,6 +128,8 @@ def save_model(model: nn.Module, path: str | os.PathLike[str], *, extra: Mapping
     cfg = getattr(model, "attnsr_config", None)
     if name is None or cfg is None:
         raise ValueError("model was not built by attnsr.models.create/from_official; arch unknown")
+    if getattr(model, "attnsr_folded", False):
+        raise ValueError("model was folded for inference (weight norm merged); save the unfolded model")
     meta = {"format": FORMAT_TAG, "arch": name, "scale": str(getattr(cfg, "scale", "")),
             "config": _config_to_json(cfg)}
     meta.update(extra or {})

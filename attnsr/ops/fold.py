@@ -98,4 +98,5 @@ def fold_for_inference(model: nn.Module) -> nn.Module:
             _fold_parametrized(folded)
         _fold_children(folded)
     folded.requires_grad_(False)
+    folded.attnsr_folded = True  # its keys no longer match the network's: save_model refuses it
     return folded

@@ -16,9 +16,11 @@ official code, none of which changes outputs beyond float32 rounding (~1e-7):
   writes a dense P×P thresholded copy and multiplies it densely with g. Here query rows are processed in
   chunks (exact: each row is thresholded independently, every chunk sees every key), the shift and
   threshold are applied only to the k candidates of each row, and the aggregation reads only the
-  non-zero weights (``F.embedding_bag``), so memory is O(chunk·P) and the dense P×P·C product is gone.
-* The solver is the official one (top-k candidates, rows whose support fills all k are redone with
-  2k, 4k, ... candidates, full sort once k >= P), so both official solver paths exist here too.
+  non-zero weights (``F.embedding_bag``; a dense matmul only for rows whose supports exceed P/8), so
+  memory is O(chunk·P) and the dense P×P·C product is avoided for sparse rows.
+* The solver is the official one (sorted top-k candidates, full sort once k >= P, so both official
+  solver paths exist here too), except that a row whose support fills all k candidates is redone once
+  with a window sized from the lower bound on τ the first pass gives, instead of doubling k repeatedly.
 * Backward is autograd through the closed form, which equals the official custom backward (spec §4).
 * The stray parameter ``a`` is frozen (``requires_grad=False``): it never reaches the forward pass, so
   it can never get a gradient; the official optimizer skipped it for the same reason.
@@ -153,7 +155,7 @@ def _aggregate(weights: torch.Tensor, idx: torch.Tensor, image: torch.Tensor, va
     """Σ_j weights[r, j] · value[image[r], idx[r, j]] for each row r: R×C (value N×P×C)."""
     n, n_keys, channels = value.shape
     if weights.shape[1] * DENSE_RATIO <= n_keys:
-        flat = (idx + image[:, None] * n_keys).reshape(idx.shape)
+        flat = idx + image[:, None] * n_keys
         return F.embedding_bag(flat, value.reshape(n * n_keys, channels), per_sample_weights=weights, mode="sum")
     dense = weights.new_zeros(weights.shape[0], n_keys).scatter(1, idx, weights)
     if n == 1:

@@ -38,10 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zoom", type=int, default=None,
                    help=f"nearest-neighbour enlargement of the crop (default: enough for {MIN_PANEL_WIDTH} px)")
     p.add_argument("--columns", type=int, default=None, help="panels per row (default: all in one row)")
-    add_engine_arguments(p)
-    for action in p._actions:  # compare names its models in --models; the single-model options stay hidden
-        if action.dest in ("model", "weights"):
-            action.help = argparse.SUPPRESS
+    add_engine_arguments(p, model_help=None)  # compare names its models in --models
 
 
 @dataclass(frozen=True)

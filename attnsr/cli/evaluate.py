@@ -24,11 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of HR images (repeatable)")
     parser.add_argument("--scale", action="append", type=int, metavar="S",
                         help="upscaling factor (repeatable; default with --weights: the checkpoint's)")
-    add_engine_arguments(parser)
-    for action in parser._actions:  # eval's default differs from upscale's: the MATLAB bicubic baseline
-        if action.dest == "model":
-            action.help = "bicubic (the default), 'default' (bundled), another bundled model, or a registry " \
-                          "network name together with --weights"
+    # eval's default differs from upscale's: the MATLAB bicubic baseline
+    add_engine_arguments(parser, model_help="bicubic (the default), 'default' (bundled), another bundled model, "
+                                            "or a registry network name together with --weights")
     parser.add_argument("--degradation", default="BI", choices=KINDS, help="how LR is made (default: BI)")
     parser.add_argument("--lr-dir", type=Path, default=None,
                         help="read LR images from this folder instead (one dataset and scale only)")

@@ -18,12 +18,16 @@ HELP = "upscale images with a bundled model, bicubic, or any network checkpoint"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-def add_engine_arguments(p: argparse.ArgumentParser) -> None:
-    """Model and engine options shared by ``upscale``, ``eval`` and ``compare``."""
-    p.add_argument("--model", default=None,
-                   help="'default' (bundled, the default), another bundled model, 'bicubic', or a registry "
-                        "network name together with --weights")
-    p.add_argument("--weights", type=Path, default=None, help="official or attnsr checkpoint file")
+MODEL_HELP = ("'default' (bundled, the default), another bundled model, 'bicubic', or a registry network name "
+              "together with --weights")
+
+
+def add_engine_arguments(p: argparse.ArgumentParser, *, model_help: str | None = MODEL_HELP) -> None:
+    """Model and engine options shared by ``upscale``, ``eval`` and ``compare``. ``model_help=None``
+    leaves out --model/--weights (for commands that name several models their own way)."""
+    if model_help is not None:
+        p.add_argument("--model", default=None, help=model_help)
+        p.add_argument("--weights", type=Path, default=None, help="official or attnsr checkpoint file")
     p.add_argument("--tile", default="auto",
                    help="LR tile edge in pixels, 'auto' (from free memory, default) or 0 (whole image)")
     p.add_argument("--tile-overlap", type=int, default=16, help="LR context pixels around each tile")

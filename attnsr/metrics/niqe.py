@@ -147,7 +147,10 @@ def niqe_gray(img: torch.Tensor, model: NiqeModel | None = None) -> float:
     dist = torch.cat(feats, dim=1)
     mu_d = dist.nanmean(0)
     valid = dist[~dist.isnan().any(1)]
-    cov_d = torch.cov(valid.T) if valid.shape[0] > 1 else torch.full_like(model.cov, float("nan"))
+    if valid.shape[0] < 2:  # the covariance of the image's block features needs two blocks
+        raise ImageError(f"niqe: image of shape {tuple(img.shape)} has {valid.shape[0]} usable {BLOCK}x{BLOCK} "
+                         "block(s); NIQE needs at least 2")
+    cov_d = torch.cov(valid.T)
     diff = model.mu.to(x.device) - mu_d
     inv = torch.linalg.pinv((model.cov.to(x.device) + cov_d) / 2)
     return float(torch.sqrt(diff @ inv @ diff))

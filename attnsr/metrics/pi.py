@@ -55,7 +55,8 @@ def pi_from_scores(ma: float, niqe_score: float) -> float:
 def unavailable_reason(nrqm_model: Path | None) -> str:
     """Why PI cannot be computed without a scorer, naming the model file when one was given."""
     if nrqm_model is None:
-        return "PI needs Ma's NRQM score: pass the NRQM model file (--nrqm-model); no PyPI package ships it"
+        return ("PI needs Ma's NRQM score, which no PyPI package ships and attnsr cannot compute yet "
+                "(an --nrqm-model file cannot be scored yet either); only NIQE is reported")
     return (f"PI needs Ma's NRQM score: {nrqm_model} was given but attnsr has no NRQM implementation yet; "
             "pass an ma_scorer to compute it")
 

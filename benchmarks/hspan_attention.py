@@ -7,7 +7,7 @@ with each implementation (slow on small machines).
 
 Memory: a child process runs one README-size HSPA (C=192) at the given LR size (default 256×256,
 65,536 positions) with attnsr's implementation and reports its peak RSS (``resource.getrusage``,
-minus the RSS just before the forward). The official dense path needs three P×P float32 matrices
+next to the RSS just before the forward). The official dense path needs three P×P float32 matrices
 at once (scores, shifted scores, thresholded scores): that figure is printed as computed, since it
 exceeds the memory of most machines at this size.
 
@@ -115,6 +115,17 @@ def speed(lr: int, repeats: int, full: bool) -> None:
     hspan.sparsemax_attention = ours_fn
 
 
+def _current_rss_mib() -> float:
+    """Resident set size now (Linux /proc; falls back to the peak so far elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def memory_child(size: int) -> None:
     """Child process: one README-size HSPA forward at size×size; prints JSON with RSS figures (MiB)."""
     torch.manual_seed(0)
@@ -122,7 +133,7 @@ def memory_child(size: int) -> None:
     feats = torch.randn(1, 192, size, size) * 0.5
     with torch.no_grad():
         layer.conv_match1(feats[..., :8, :8])  # warm up allocators before the baseline
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = _current_rss_mib()
     t0 = time.perf_counter()
     with torch.no_grad():
         layer(feats)

@@ -86,19 +86,22 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1: on a shared 2-core machine two OpenMP threads spin against "
                          "other processes and run ~3x slower; 0 = torch's default)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="DataLoader workers (default 0: cached T91 crops take ~1 ms a batch, and on 2 cores a worker "
+                         "process measured 0.8x the throughput of none)")
     ap.add_argument("--probe", type=int, default=30, help="iterations of the plain loop to time")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     plain = plain_loop_speed(args.data, args.probe)
-    iterations = max(50, int(args.minutes * 60 * plain * 0.7))  # the trainer ran at ~0.75x the plain loop here
+    iterations = max(50, int(args.minutes * 60 * plain * 0.85))
     print(f"plain loop: {plain:.2f} it/s -> training {iterations} iterations", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = config_from_dict({
             "name": "bench", "output_dir": tmp, "iterations": iterations, "threads": args.threads,
             "log_every": max(1, iterations // 20), "save_every": max(1, iterations // 4), "progress": False,
             "model": MODEL,
-            "data": {"hr_dir": str(args.data), "lr_patch": LR_PATCH, "batch_size": BATCH, "num_workers": 1,
+            "data": {"hr_dir": str(args.data), "lr_patch": LR_PATCH, "batch_size": BATCH, "num_workers": args.workers,
                      "cache": True},
             "val": {"hr_dir": str(args.val), "every": iterations},
             "optim": {"name": "adam", "lr": LR}, "schedule": {"kind": "cosine"},

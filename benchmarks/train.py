@@ -87,7 +87,7 @@ def main() -> int:
                     help="torch threads (default 1: on a shared 2-core machine two OpenMP threads spin against "
                          "other processes and run ~3x slower; 0 = torch's default)")
     ap.add_argument("--workers", type=int, default=0,
-                    help="DataLoader workers (default 0: cached T91 crops take ~1 ms a batch, and on 2 cores a worker "
+                    help="DataLoader workers (default 0: cached T91 crops take ~1 ms an item, and on 2 cores a worker "
                          "process measured 0.8x the throughput of none)")
     ap.add_argument("--probe", type=int, default=30, help="iterations of the plain loop to time")
     args = ap.parse_args()

@@ -24,14 +24,3 @@ def random_vgg(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("vgg") / "vgg19_random.pth"
     torch.save(VGG19Features().state_dict(), path)
     return path
-
-
-def quick_overrides(shared: Path, out: Path, iterations: int = 2, **extra: object) -> list[str]:
-    """--set assignments that shrink a CPU recipe to a few iterations of tiny batches without workers."""
-    sets = {
-        "output_dir": str(out), "iterations": iterations, "progress": False, "log_every": 1,
-        "save_every": 1000, "data.hr_dir": str(shared / "datasets" / "T91"), "data.batch_size": 2,
-        "data.num_workers": 0, "data.cache": False, "val.hr_dir": "",
-    }
-    sets.update(extra)
-    return [f"{k}={v}" for k, v in sets.items()]

@@ -11,7 +11,7 @@ import torch
 
 from attnsr.errors import ConfigError
 from attnsr.train import load_config, train
-from conftest import quick_overrides
+from train_helpers import quick_overrides
 
 RECIPE = Path(__file__).resolve().parents[2] / "configs" / "rcan" / "cpu_x2.yaml"
 

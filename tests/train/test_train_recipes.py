@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from attnsr.train import load_config, train
-from conftest import quick_overrides
+from train_helpers import quick_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 CPU_RECIPES = sorted((REPO / "configs").glob("*/cpu_*.yaml"))

@@ -398,5 +398,6 @@ ENTRIES: tuple[NetworkEntry, ...] = (
         detect=detect,
         convert=convert,
         summary="FSANet (Qu et al. 2024): frequency-separated attention, back-projection HF branch, x2/x3/x4",
+        chop=forward_chop,
     ),
 )

@@ -418,5 +418,6 @@ ENTRIES: tuple[NetworkEntry, ...] = (
         detect=detect,
         convert=convert,
         summary="HSPAN (TIP 2024): 10 HSPAMs x 4 LEBs, 192 ch, exact sparsemax global attention",
+        chop=forward_chop,
     ),
 )

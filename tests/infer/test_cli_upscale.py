@@ -71,3 +71,21 @@ def test_unknown_model_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["upscale", str(src), "-o", str(tmp_path / "o"), "--model", "fsanet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--weights" in err
+
+
+def test_chop_mode_runs_official_chop_and_refuses_networks_without_one(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    import torch
+
+    from attnsr.models import create, save_model
+
+    torch.manual_seed(0)
+    src = _png(tmp_path / "a.png", (30, 26, 3))
+    fsa = tmp_path / "fsa.safetensors"
+    save_model(create("fsanet", scale=2, n_blocks=1), fsa)
+    assert main(["upscale", str(src), "-o", str(tmp_path / "o"), "--weights", str(fsa), "--chop", "--quiet"]) == 0
+    assert load_image(tmp_path / "o" / "a_x2.png").rgb.shape == (3, 60, 52)
+    rrdb = tmp_path / "rrdb.safetensors"
+    save_model(create("rrdbnet", scale=2, nb=1, nf=8), rrdb)
+    assert main(["upscale", str(src), "-o", str(tmp_path / "p"), "--weights", str(rrdb), "--chop"]) == 2
+    assert "no official chopped forward" in capsys.readouterr().err

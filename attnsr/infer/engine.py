@@ -80,6 +80,8 @@ class EngineOptions:
     channels_last: bool = False
     compile: bool = False
     memory_fraction: float = 0.25
+    #: cap of the activation budget on CPU: bigger tiles are not faster there, only hungrier
+    cpu_budget_bytes: int = 1 << 30
     live_activations: float = 8.0
 
 
@@ -134,6 +136,8 @@ class Upscaler:
         if self._bytes_per_px is None:
             self._bytes_per_px = activation_bytes_per_pixel(self.model, self.device)
         budget = available_memory(self.device) * self.options.memory_fraction
+        if self.device.type == "cpu":
+            budget = min(budget, self.options.cpu_budget_bytes)
         per_px = self._bytes_per_px * self.options.live_activations
         edge = int(math.sqrt(max(budget, 1) / max(per_px, 1.0)))
         edge = max(32, min(edge, 2048)) // 8 * 8

@@ -213,3 +213,27 @@ def from_official(
     check_keys(model.state_dict(), ours, where=f"{where} as {entry.name}")
     model.load_state_dict(ours, strict=True)
     return model.eval()
+
+
+def load_matching(model: nn.Module, checkpoint: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
+    """Copy into ``model`` every tensor of ``checkpoint`` whose key and shape match; keep the rest.
+
+    For starting a network from a relative (e.g. ×3 from the ×2 model: the upsampler differs and stays
+    freshly initialised). ``checkpoint`` is in our format or an official one (converted to our keys
+    first). Returns (loaded keys, kept keys); raises CheckpointError when nothing matches.
+    """
+    raw, meta = read_checkpoint(checkpoint)
+    if meta.get("format") == FORMAT_TAG:
+        source: Mapping[str, torch.Tensor] = raw
+    else:
+        sd = unwrap_state_dict(raw)
+        entry, found = detect_entry(sd)
+        source = entry.convert(sd, entry.make_config(**found)) if entry.convert is not None else sd
+    target = model.state_dict()
+    loaded = [k for k, v in target.items() if k in source and tuple(source[k].shape) == tuple(v.shape)]
+    if not loaded:
+        raise CheckpointError(f"{checkpoint}: no tensor matches the network by key and shape")
+    with torch.no_grad():
+        for k in loaded:
+            target[k].copy_(source[k])
+    return loaded, [k for k in target if k not in loaded]

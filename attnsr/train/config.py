@@ -30,6 +30,9 @@ class ModelConfig:
     options: Mapping[str, Any] = field(default_factory=dict)
     #: PSNR-oriented checkpoint to start from (official or attnsr format); "" = random initialisation.
     pretrained: str = ""
+    #: false: copy only the tensors whose key and shape match (e.g. x3/x4 from the x2 model: the
+    #: upsampler is re-initialised), as RCAN/DFSA/EDSR recipes do; true: load strictly.
+    pretrained_strict: bool = True
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,13 +73,20 @@ def _precision(amp: str, device: torch.device) -> Precision:
     return Precision("cuda", dtype, torch.amp.GradScaler("cuda") if amp == "fp16" else None)
 
 
-def _build_network(name: str, scale: int, options: dict[str, Any], pretrained: str, what: str) -> nn.Module:
+def _build_network(name: str, scale: int, options: dict[str, Any], pretrained: str, what: str,
+                   strict: bool = True) -> nn.Module:
     from attnsr.models import create, from_official
+    from attnsr.models.checkpoint import load_matching
 
     try:
-        if pretrained:
+        if pretrained and strict:
             return from_official(pretrained, arch=name, scale=scale, **options).train()
-        return create(name, scale=scale, **options)
+        model = create(name, scale=scale, **options)
+        if pretrained:
+            loaded, kept = load_matching(model, pretrained)
+            print(f"{what}: {len(loaded)} tensors from {pretrained}, {len(kept)} freshly initialised"
+                  + (f" ({', '.join(kept[:4])}{' ...' if len(kept) > 4 else ''})" if kept else ""), file=sys.stderr)
+        return model
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"{what}: {exc.args[0] if exc.args else exc}") from None
 
@@ -99,7 +107,8 @@ def build_run(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device) -> R
     """Networks, optimisers, precision, EMA and losses of ``cfg`` on ``device`` (weights not yet resumed)."""
     torch.manual_seed(cfg.seed)  # identical initialisation on every rank
     m = cfg.model
-    generator = _build_network(m.name, m.scale, dict(m.options), m.pretrained, "model").to(device).train()
+    generator = _build_network(m.name, m.scale, dict(m.options), m.pretrained, "model",
+                               m.pretrained_strict).to(device).train()
     run = Run(cfg, ctx, device, generator, generator, build_optimizer(generator.parameters(), cfg.optim),
               _precision(cfg.amp, device))
     needs_vgg = cfg.gan.feature_weight > 0 if cfg.gan.enabled else cfg.loss.perceptual_weight > 0

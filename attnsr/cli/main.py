@@ -33,12 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"attnsr {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(f"attnsr.cli.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"attnsr.cli.{module_name}":
-                raise
-            continue  # subcommand not built yet
+        module = importlib.import_module(f"attnsr.cli.{module_name}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)

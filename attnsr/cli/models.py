@@ -38,14 +38,40 @@ def run(args: argparse.Namespace) -> int:
                 continue
             model = create(name, scale=scale).eval()
             size = (h, w)
-            if entry.role == "discriminator":
-                size = getattr(entry.config_cls, "input_size", None) or size
+            if entry.role == "discriminator":  # discriminators take one fixed patch size
+                patch = getattr(model.attnsr_config, "patch_size", 128)
+                size = (patch, patch)
             flops = "" if args.no_flops else f"{count_flops(model, *size) / 1e9:.2f}"
-            rows.append((name, entry.role[:5], f"x{scale}" if entry.role == "generator" else "-",
+            rows.append((name, entry.role, f"x{scale}" if entry.role == "generator" else "-",
                          f"{count_params(model):,}", flops, entry.summary))
-    header = ("network", "role", "scale", "params", f"GFLOPs@{h}x{w}", "description")
+    header = ("network", "role", "scale", "params", f"GFLOPs@{h}x{w} (D: its patch)", "description")
+    _print_table(header, rows)
+    _print_bundled()
+    return 0
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(row) + " |")
-    return 0
+
+
+def _print_bundled() -> None:
+    """The models shipped inside the package (``--model default`` and ``--model NAME``)."""
+    from attnsr.infer.resolve import DEFAULT_BUNDLED, bundled_models
+    from attnsr.models import load_model
+    from attnsr.models.stats import count_params
+
+    found = bundled_models()
+    print()
+    if not found:
+        print("No bundled models in this installation.")
+        return
+    rows = []
+    for (name, scale), path in found.items():
+        model = load_model(path)
+        rows.append((name + (" (default)" if name == DEFAULT_BUNDLED else ""), f"x{scale}", model.attnsr_name,
+                     f"{count_params(model):,}", path.name))
+    print("Bundled models:")
+    _print_table(("name", "scale", "network", "params", "file"), rows)

@@ -1,0 +1,79 @@
+"""Copy the EMA weights of the bundled-model training runs into the package, with provenance metadata,
+and record the reference outputs that tests/test_bundled.py checks.
+
+Usage: .venv/bin/python scripts/bundle_models.py [--runs runs/bundled] [--name attnsr-small]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from attnsr.image.io import read_rgb
+from attnsr.models import load_model, save_model
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = REPO / "attnsr" / "assets" / "models"
+REFERENCE = REPO / "tests" / "data" / "bundled_reference.json"
+
+
+def latest_checkpoint(run: Path) -> Path:
+    found = sorted((run / "checkpoints").glob("iter_*"))
+    if not found:
+        raise SystemExit(f"{run}: no checkpoints")
+    return found[-1]
+
+
+def training_seconds(run: Path) -> float:
+    """Wall seconds of training, summed from the log's per-interval iteration rates."""
+    total, last = 0.0, 0
+    for line in (run / "train_log.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if "it_s" in rec and rec["it_s"]:
+            total += (rec["iteration"] - last) / rec["it_s"]
+            last = rec["iteration"]
+    return total
+
+
+def reference_output(model: torch.nn.Module) -> dict[str, float | list[int]]:
+    """Statistics of the model's output on a fixed crop of the bundled sample image."""
+    lr = read_rgb(REPO / "attnsr" / "assets" / "sample.png")[:, :24, :32].unsqueeze(0)
+    with torch.inference_mode():
+        sr = model(lr)
+    return {"shape": list(sr.shape), "mean": float(sr.mean()), "std": float(sr.std()),
+            "corner": [float(v) for v in sr[0, :, 0, 0]]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=Path, default=REPO / "runs" / "bundled")
+    ap.add_argument("--name", default="attnsr-small")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    references = {}
+    for scale in (2, 3, 4):
+        run = args.runs / f"{args.name}_x{scale}"
+        ckpt = latest_checkpoint(run)
+        model = load_model(ckpt / "ema.safetensors")
+        iteration = int(ckpt.name.split("_")[1])
+        seconds = training_seconds(run)
+        target = MODELS / f"{args.name}_x{scale}.safetensors"
+        save_model(model, target, extra={
+            "name": f"{args.name}_x{scale}", "iterations": str(iteration), "weights": "EMA (decay 0.999)",
+            "recipe": f"configs/bundled/{args.name}_x{scale}.yaml", "data": "T91 (91 training images)",
+            "train_wall_seconds": f"{seconds:.0f}", "machine": "2-core CPU, 1 torch thread per run",
+        })
+        references[f"{args.name}_x{scale}"] = {"iterations": iteration, **reference_output(load_model(target))}
+        print(f"{target.relative_to(REPO)}: x{scale}, iteration {iteration}, {seconds / 3600:.2f} h of training, "
+              f"{target.stat().st_size / 1e6:.2f} MB")
+    REFERENCE.parent.mkdir(parents=True, exist_ok=True)
+    REFERENCE.write_text(json.dumps(references, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The models shipped in the package load, give the recorded outputs, and beat bicubic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from attnsr.image.degrade import degrade
+from attnsr.image.io import read_rgb
+from attnsr.image.resize import imresize, modcrop
+from attnsr.infer.resolve import DEFAULT_BUNDLED, bundled_models, resolve_model
+from attnsr.metrics import psnr
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = json.loads((REPO / "tests" / "data" / "bundled_reference.json").read_text())
+SAMPLE = REPO / "attnsr" / "assets" / "sample.png"
+
+
+def test_every_scale_of_the_default_is_shipped_and_small() -> None:
+    found = bundled_models()
+    assert {(DEFAULT_BUNDLED, s) for s in (2, 3, 4)} <= set(found)
+    assert sum(p.stat().st_size for p in found.values()) < 10 * 2**20
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_bundled_model_reproduces_recorded_output(scale: int) -> None:
+    resolved = resolve_model("default", None, scale)
+    ref = REFERENCE[f"{DEFAULT_BUNDLED}_x{scale}"]
+    lr = read_rgb(SAMPLE)[:, :24, :32].unsqueeze(0)
+    with torch.inference_mode():
+        first, second = resolved.model(lr), resolved.model(lr)
+    assert torch.equal(first, second)
+    assert list(first.shape) == ref["shape"] == [1, 3, 24 * scale, 32 * scale]
+    assert first.mean().item() == pytest.approx(ref["mean"], abs=1e-5)
+    assert first.std().item() == pytest.approx(ref["std"], abs=1e-5)
+    assert first[0, :, 0, 0].tolist() == pytest.approx(ref["corner"], abs=1e-5)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_bundled_model_beats_bicubic_on_the_sample(scale: int) -> None:
+    hr = modcrop(read_rgb(SAMPLE), scale)
+    lr = degrade(hr, scale, "BI").unsqueeze(0)
+    model = resolve_model("default", None, scale).model
+    with torch.inference_mode():
+        sr = model(lr)[0]
+    bicubic = imresize(lr, float(scale))[0]
+    assert psnr(sr, hr, crop_border=scale) > psnr(bicubic, hr, crop_border=scale) + 0.3

@@ -31,7 +31,7 @@ import torch
 from tqdm import tqdm
 
 from attnsr.errors import AttnsrError, ConfigError, ImageError
-from attnsr.image.degrade import degrade, to_uint8_levels
+from attnsr.image.degrade import degrade, quantize_uint8, to_uint8_levels
 from attnsr.image.io import load_image, save_image
 from attnsr.image.resize import imresize, modcrop
 from attnsr.metrics import psnr, ssim
@@ -250,11 +250,6 @@ def _make_lr(hr: torch.Tensor, path: Path, scale: int, settings: EvalSettings) -
     return degrade(hr, scale, settings.degradation, generator=gen)
 
 
-def quantise_8bit(x: torch.Tensor) -> torch.Tensor:
-    """Float SR -> the values an 8-bit PNG of it holds (clamped, rounded half up), float32."""
-    return torch.floor(x.clamp(0, 1) * 255.0 + 0.5) / 255.0
-
-
 PairSink = Callable[[torch.Tensor, torch.Tensor], None]
 
 
@@ -277,7 +272,7 @@ def evaluate_image(method: Method, path: Path, scale: int, settings: EvalSetting
         save_image(save_to / f"{path.stem}.png", sr, gray=loaded.gray)
     if loaded.gray:  # score a grayscale file on its one channel
         sr, hr = sr.mean(dim=0, keepdim=True), hr[:1]
-    sr = quantise_8bit(sr)
+    sr = quantize_uint8(sr)
     border = scale if settings.crop_border is None else settings.crop_border
     scorers = scorers if scorers is not None else prepare_metrics(settings.metrics, settings.metric_options)
     record: dict = {"name": path.name}

@@ -132,7 +132,8 @@ def default_scale(specs: list[ModelSpec]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnsr.evaluation import quantise_8bit, bicubic_method
+    from attnsr.evaluation import bicubic_method
+    from attnsr.image.degrade import quantize_uint8
     from attnsr.image.degrade import degrade
     from attnsr.image.io import load_image, save_array
     from attnsr.image.resize import modcrop
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     for spec in specs:
         if spec.model == "bicubic" and spec.weights is None:
             continue  # always shown
-        sr = quantise_8bit(_run_model(args, spec, lr, scale))
+        sr = quantize_uint8(_run_model(args, spec, lr, scale))
         panels.append((zoom_crop(sr, box, zoom), caption(spec.label, sr, hr, scale, lpips)))
     out = args.output or args.image.with_name(f"{args.image.stem}_compare.png")
     save_array(out, panel_grid(panels, columns=args.columns))

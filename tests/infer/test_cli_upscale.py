@@ -21,8 +21,8 @@ def _png(path: Path, shape: tuple[int, ...], dtype=np.uint8, seed: int = 0) -> P
 
 def test_batch_continues_past_bad_files_and_reports_them(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     good = _png(tmp_path / "good.png", (12, 10, 3))
-    gray = _png(tmp_path / "gray.png", (9, 7))
-    rgba = _png(tmp_path / "rgba.png", (8, 8, 4))
+    _png(tmp_path / "gray.png", (9, 7))
+    _png(tmp_path / "rgba.png", (8, 8, 4))
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "text.png").write_text("not an image")
     truncated = tmp_path / "trunc.png"

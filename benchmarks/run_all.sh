@@ -9,7 +9,7 @@ mkdir -p "$out"
 py=.venv/bin/python
 $py benchmarks/infer.py --size 64 --json "$out/infer.json" | tee "$out/infer.txt"
 $py benchmarks/upscale_memory.py --size 4000x3000 --json "$out/upscale_memory.json" | tee "$out/upscale_memory.txt"
-$py benchmarks/upscale_memory.py --size 1155x866 --json "$out/upscale_1mp.json" | tee "$out/upscale_1mp.txt"
+$py benchmarks/upscale_memory.py --size 1000x1000 --json "$out/upscale_1mp.json" | tee "$out/upscale_1mp.txt"
 $py benchmarks/fold.py --threads 2 --repeats 5 | tee "$out/fold.txt"
 $py benchmarks/hspan_attention.py --repeats 2 --mem-size 0 | tee "$out/hspan_attention.txt"
 $py benchmarks/tiling.py --model default --scale 2 --images "$shared/datasets/Set14" | tee "$out/tiling.txt"

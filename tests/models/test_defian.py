@@ -15,7 +15,7 @@ from attnsr.errors import CheckpointError
 from attnsr.models import defian, from_official, load_model, save_model
 from attnsr.models.checkpoint import detect_entry
 from attnsr.models.defian import MSHF, DeFiAN, DeFiANConfig, channel_stats, hessian_max_eigenvalue
-from tests.conformance import load_vector
+from conformance import load_vector
 
 TOL = 1e-5
 VARIANTS = {"DeFiAN_S": "defian_s", "DeFiAN_L": "defian_l"}

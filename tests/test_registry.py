@@ -65,3 +65,28 @@ def test_create_rejects_unknown_names_and_keys() -> None:
     first = next(iter(ENTRIES))
     with pytest.raises(TypeError, match="unknown config key"):
         create(first, scale=ENTRIES[first].scales[0], not_a_field=1)
+
+
+DISCRIMINATORS = [name for name, e in ENTRIES.items() if e.role == "discriminator"]
+# Narrower and at a smaller patch (the score heads take one fixed patch size, set by the config).
+REDUCED_D: dict[str, dict] = {
+    "fasrgan_unet": {"nf": 16, "patch_size": 64, "fc_hidden": 32},
+    "fssrgan_vgg192": {"nf": 16, "base_nf": 16, "patch_size": 64, "n_stages": 4, "fc_hidden": 16},
+    "fafssrgan_unet": {"nf": 16, "d_nf": 16, "patch_size": 64, "fc_hidden": 32},
+}
+
+
+@pytest.mark.parametrize("name", DISCRIMINATORS)
+def test_discriminator_forward_backward_at_its_patch_size(name: str) -> None:
+    assert name in REDUCED_D, "add new discriminators to REDUCED_D"
+    torch.manual_seed(0)
+    model = create(name, **REDUCED_D[name]).train()
+    patch = model.attnsr_config.patch_size
+    out = model(torch.rand(2, 3, patch, patch))
+    outs = out if isinstance(out, tuple) else (out,)
+    assert outs[0].shape == (2, 1), f"{name}: global score shape {tuple(outs[0].shape)}"
+    sum(o.float().mean() for o in outs).backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"{name}: no gradient for {missing[:5]}"
+    with pytest.raises(ValueError):
+        model(torch.rand(1, 3, patch + 8, patch))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from attnsr.atomic import atomic_path
 from attnsr.data.datasets import list_images, read_uint8
 from attnsr.errors import ConfigError
 
@@ -37,9 +38,7 @@ def write_h5(hr_dir: str | os.PathLike[str], output: str | os.PathLike[str], *, 
     files = list_images(hr_dir, what="hr_dir")
     lr_dirs = {s: Path(d) for s, d in (lr_dirs or {}).items()}
     mod = math.lcm(*scales) if not lr_dirs else 1
-    out = Path(output)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(output) as tmp:
         with h5py.File(tmp, "w") as f:
             groups = {"HR": f.create_group("HR"), **{s: f.create_group(f"X{s}") for s in scales}}
             for i, path in enumerate(files):
@@ -52,8 +51,4 @@ def write_h5(hr_dir: str | os.PathLike[str], output: str | os.PathLike[str], *, 
                     else:
                         lr = degrade(hr.float() / 255.0, s, "BI", quantize=True).mul(255.0).round().to(torch.uint8)
                     groups[s].create_dataset(str(i), data=np.ascontiguousarray(lr.permute(1, 2, 0).numpy()))
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return len(files)

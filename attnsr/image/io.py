@@ -13,7 +13,6 @@ grayscale comes through Pillow; 16-bit RGB/RGBA/grey+alpha PNGs through :mod:`at
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from attnsr.atomic import atomic_path
 from attnsr.errors import ImageError
 from attnsr.image import png16
 
@@ -211,21 +211,15 @@ def save_image(path: str | os.PathLike, rgb: torch.Tensor, *, alpha: torch.Tenso
 
 def _write_atomic(path: Path, fmt: str, encoded: bytes | Image.Image, quality: int) -> Path:
     """Write encoded bytes or a Pillow image to a temp file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             if isinstance(encoded, bytes):
                 fh.write(encoded)
             else:
                 options = {"quality": int(quality)} if fmt in ("JPEG", "WEBP") else {}
                 encoded.save(fh, format=fmt, **options)
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        Path(tmp_name).unlink(missing_ok=True)
-        if isinstance(exc, (OSError, ValueError)):
-            raise ImageError(f"{path}: cannot write image ({exc})") from None
-        raise
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"{path}: cannot write image ({exc})") from None
     return path
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from attnsr.atomic import atomic_path
 from attnsr.ops.fold import fold_for_inference
 
 
@@ -17,20 +18,12 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str], *, opset: int = 
 
     The file is written to a temporary name and renamed, so a failed export leaves nothing behind.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     net = fold_for_inference(model.eval()).cpu()
     x = torch.rand(1, 3, probe, probe)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation
-            torch.onnx.export(
-                net, (x,), str(tmp), input_names=["lr"], output_names=["sr"], opset_version=opset,
-                dynamo=False, dynamic_axes={"lr": {0: "n", 2: "h", 3: "w"}, "sr": {0: "n", 2: "H", 3: "W"}},
-            )
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter announces its deprecation
+        torch.onnx.export(
+            net, (x,), str(tmp), input_names=["lr"], output_names=["sr"], opset_version=opset,
+            dynamo=False, dynamic_axes={"lr": {0: "n", 2: "h", 3: "w"}, "sr": {0: "n", 2: "H", 3: "W"}},
+        )
+    return Path(path)

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from attnsr.atomic import atomic_path
 from attnsr.errors import CheckpointError
 from attnsr.models import registry
 from attnsr.models.registry import NetworkEntry, StateDict
@@ -134,15 +135,8 @@ def save_model(model: nn.Module, path: str | os.PathLike[str], *, extra: Mapping
             "config": _config_to_json(cfg)}
     meta.update(extra or {})
     sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         save_file(sd, str(tmp), metadata=meta)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> nn.Module:

@@ -43,8 +43,9 @@ def add_engine_arguments(p: argparse.ArgumentParser, *, model_help: str | None =
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
-    p.add_argument("-o", "--output", type=Path, required=True,
-                   help="output folder, or an output file when there is a single input")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="output folder, or an output file when there is a single input "
+                        "(default: beside each input, as <name>_x<scale>.<format>)")
     p.add_argument("--scale", type=int, default=None, help="upscaling factor (default: the model's, or 2)")
     add_engine_arguments(p)
     p.add_argument("--format", default="png", choices=("png", "jpg", "webp"), help="output format (folder output)")
@@ -79,8 +80,8 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], list[str]]:
 
 
 def output_path(args: argparse.Namespace, src: Path, scale: int, n_inputs: int) -> Path:
-    out: Path = args.output
-    if n_inputs == 1 and not out.is_dir() and out.suffix.lower() in IMAGE_SUFFIXES:
+    out: Path = args.output if args.output is not None else src.parent
+    if args.output is not None and n_inputs == 1 and not out.is_dir() and out.suffix.lower() in IMAGE_SUFFIXES:
         return out
     return out / f"{src.stem}_x{scale}.{args.format}"
 
@@ -129,6 +130,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.overwrite and args.skip_existing:
         raise ConfigError("--overwrite and --skip-existing exclude each other")
+    if args.output is None and any(Path(i).is_dir() or any(c in i for c in "*?[") for i in args.inputs):
+        raise ConfigError("give -o OUT for folders and patterns (outputs beside the inputs would be "
+                          "picked up as inputs on the next run)")
     engine, resolved = build_upscaler(args, args.scale)
     paths, unmatched = expand_inputs(args.inputs)
     for line in unmatched:
@@ -171,5 +175,6 @@ def run(args: argparse.Namespace) -> int:
               f"{skipped} skipped",
               file=sys.stderr)
         return 1
-    print(f"{done} image(s) written to {args.output}" + (f", {skipped} skipped" if skipped else ""), file=sys.stderr)
+    where = args.output if args.output is not None else "beside the inputs"
+    print(f"{done} image(s) written to {where}" + (f", {skipped} skipped" if skipped else ""), file=sys.stderr)
     return 0

@@ -89,3 +89,11 @@ def test_chop_mode_runs_official_chop_and_refuses_networks_without_one(tmp_path:
     save_model(create("rrdbnet", scale=2, nb=1, nf=8), rrdb)
     assert main(["upscale", str(src), "-o", str(tmp_path / "p"), "--weights", str(rrdb), "--chop"]) == 2
     assert "no official chopped forward" in capsys.readouterr().err
+
+
+def test_without_output_writes_beside_the_input(tmp_path: Path) -> None:
+    src = _png(tmp_path / "photo.png", (8, 6, 3))
+    assert main(["upscale", str(src), "--model", "bicubic", "--quiet"]) == 0
+    assert load_image(tmp_path / "photo_x2.png").rgb.shape == (3, 16, 12)
+    assert main(["upscale", str(src), "--model", "bicubic", "--quiet"]) == 1  # exists: not overwritten
+    assert main(["upscale", str(tmp_path), "--model", "bicubic"]) == 2  # a folder needs -o

@@ -11,7 +11,7 @@ import contextlib
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,9 @@ from attnsr.image.resize import imresize
 from attnsr.infer.tiling import plan_tiles, self_ensemble, tiled_forward
 
 PRECISIONS = ("fp32", "fp16", "bf16")
+
+#: channels_last by default on CPU (oneDNN convolutions then need no NCHW <-> blocked reorders).
+CPU_CHANNELS_LAST = True
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -70,19 +73,33 @@ def activation_bytes_per_pixel(model: nn.Module, device: torch.device, probe: in
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """How to run a model. ``tile``: LR tile size, 0 = whole image, None = automatic from free memory."""
+    """How to run a model. ``tile``: LR tile size, 0 = whole image, None = automatic from free memory.
+
+    ``channels_last``: NHWC memory format; None = the measured default of the device
+    (:func:`default_channels_last`). ``compile``: ``torch.compile`` the model; on CPU it needs a C++
+    compiler and costs minutes before the first output (see docs/benchmarks.md), so it is opt-in.
+    """
 
     tile: int | None = None
     overlap: int = 16
     batch: int | None = None
     self_ensemble: bool = False
     precision: str = "fp32"
-    channels_last: bool = False
+    channels_last: bool | None = None
     compile: bool = False
     memory_fraction: float = 0.25
     #: cap of the activation budget on CPU: bigger tiles are not faster there, only hungrier
     cpu_budget_bytes: int = 1 << 30
     live_activations: float = 8.0
+
+
+def default_channels_last(device: torch.device) -> bool:
+    """Whether NHWC is the faster layout on ``device`` when the user did not say.
+
+    CUDA: yes (tensor-core convolutions want NHWC). CPU: CPU_CHANNELS_LAST, chosen from the paired
+    measurements in docs/benchmarks.md.
+    """
+    return device.type == "cuda" or (device.type == "cpu" and CPU_CHANNELS_LAST)
 
 
 class Upscaler:
@@ -104,10 +121,13 @@ class Upscaler:
         **option_overrides: Any,
     ) -> None:
         base = options or EngineOptions()
-        self.options = EngineOptions(**{**base.__dict__, **option_overrides})
-        if self.options.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.options.precision!r}")
+        opts = EngineOptions(**{**base.__dict__, **option_overrides})
+        if opts.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {opts.precision!r}")
         self.device = pick_device(device) if isinstance(device, str) else device
+        if opts.channels_last is None:
+            opts = replace(opts, channels_last=default_channels_last(self.device))
+        self.options = opts
         if self.device.type == "cpu" and self.options.precision == "fp16":
             raise ValueError("fp16 is not supported on CPU (slow and inaccurate); use fp32 or bf16")
         self.scale = scale or _model_scale(model)
@@ -157,11 +177,13 @@ class Upscaler:
         return torch.autocast(self.device.type, dtype=dtype)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
+        """One forward of an (N,3,h,w) batch; the output stays in the layout the model produced
+        (a channels_last result is consumed by slicing and copying, never made contiguous here)."""
         if self.options.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self._autocast():
             y = (self.chop or self._forward)(x)
-        return y.float()
+        return y if y.dtype == torch.float32 else y.float()
 
     def _run_maybe_ensemble(self, x: torch.Tensor) -> torch.Tensor:
         return self_ensemble(self._run, x) if self.options.self_ensemble else self._run(x)
@@ -189,13 +211,18 @@ class Upscaler:
                 h, w = x.shape[-2:]
                 tile = self.tile_size(h, w)
                 n_tiles = len(plan_tiles(h, w, tile, self.options.overlap))
+                if n_tiles == 1 and sink is None:  # whole image: no window copy, no stitching copy
+                    outs.append(self._run_maybe_ensemble(x))
+                    if progress is not None:
+                        progress(1)
+                    continue
                 outs.append(tiled_forward(
                     self._run_maybe_ensemble, x, self.scale, tile=tile, overlap=self.options.overlap,
                     batch=self._batch_size(n_tiles), sink=sink, progress=progress,
                 ))
         if sink is not None:
             return None
-        out = torch.cat(outs)
+        out = (outs[0] if len(outs) == 1 else torch.cat(outs)).contiguous()  # NCHW for the caller
         return out[0] if squeeze else out
 
     def count_tiles(self, height: int, width: int) -> int:

@@ -365,7 +365,7 @@ def _train(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device, resume:
             k = run.iteration
             parts = _one_step(run, lr.to(device, non_blocking=True), hr.to(device, non_blocking=True))
             if run.ema is not None:
-                run.ema.update(run.generator)
+                run.ema.update(run.generator, k)
             logger.add(parts)
             if k % cfg.log_every == 0 or k == cfg.iterations:
                 logger.flush(run)

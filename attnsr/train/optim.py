@@ -123,19 +123,25 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 class ModelEMA:
     """Exponential moving average of a model's parameters (buffers are copied, not averaged).
 
-    ``ema = decay * ema + (1 - decay) * current`` after every optimiser step. The averaged copy is what
-    validation and the exported weights use when EMA is on.
+    ``ema = d * ema + (1 - d) * current`` after optimiser step k, with ``d = min(decay, (1 + k) / (10 + k))``:
+    the warm-up keeps early averages from being dominated by the random initialisation (with a plain 0.999
+    the average still holds 0.999^500 = 61% of the initial weights after 500 steps). The averaged copy is
+    what validation and the exported weights use when EMA is on.
     """
 
     def __init__(self, model: nn.Module, decay: float) -> None:
         self.decay = decay
         self.module = copy.deepcopy(model).eval().requires_grad_(False)
 
+    def decay_at(self, step: int) -> float:
+        """The decay used after optimiser step ``step`` (1-based)."""
+        return min(self.decay, (1.0 + step) / (10.0 + step))
+
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self, model: nn.Module, step: int) -> None:
         ema_params = list(self.module.parameters())
         params = [p.detach() for p in model.parameters()]
-        torch._foreach_lerp_(ema_params, params, 1.0 - self.decay)
+        torch._foreach_lerp_(ema_params, params, 1.0 - self.decay_at(step))
         for b_ema, b in zip(self.module.buffers(), model.buffers()):
             b_ema.copy_(b)
 

@@ -107,6 +107,22 @@ def test_ema_update_is_the_exponential_average() -> None:
     ema = ModelEMA(model, 0.9)
     with torch.no_grad():
         model.weight.fill_(1.0)
-    ema.update(model)
-    ema.update(model)
+    ema.update(model, 1000)
+    ema.update(model, 1001)
     assert torch.allclose(ema.module.weight, torch.full((1, 2), 1 - 0.9 ** 2))
+
+
+def test_ema_warm_up_forgets_the_initialisation() -> None:
+    model = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    ema = ModelEMA(model, 0.999)
+    assert ema.decay_at(1) == pytest.approx(2 / 11) and ema.decay_at(10**6) == 0.999
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    remaining = 1.0
+    for k in range(1, 501):
+        ema.update(model, k)
+        remaining *= ema.decay_at(k)
+    assert torch.allclose(ema.module.weight, torch.full((1, 2), 1 - remaining))
+    assert remaining < 0.01  # a plain 0.999 decay would still hold 0.999**500 = 0.61 of the init

@@ -52,18 +52,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=Path, default=REPO / "runs" / "bundled")
     ap.add_argument("--name", default="attnsr-small")
+    ap.add_argument("--weights", choices=("generator", "ema"), default="ema",
+                    help="which weights of the last checkpoint to ship (runs whose EMA had no warm-up: generator)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     references = {}
     for scale in (2, 3, 4):
         run = args.runs / f"{args.name}_x{scale}"
         ckpt = latest_checkpoint(run)
-        model = load_model(ckpt / "ema.safetensors")
+        model = load_model(ckpt / f"{args.weights}.safetensors")
         iteration = int(ckpt.name.split("_")[1])
         seconds = training_seconds(run)
         target = MODELS / f"{args.name}_x{scale}.safetensors"
         save_model(model, target, extra={
-            "name": f"{args.name}_x{scale}", "iterations": str(iteration), "weights": "EMA (decay 0.999)",
+            "name": f"{args.name}_x{scale}", "iterations": str(iteration),
+            "weights": "EMA (decay 0.999)" if args.weights == "ema" else "generator (last iteration)",
             "recipe": f"configs/bundled/{args.name}_x{scale}.yaml", "data": "T91 (91 training images)",
             "train_wall_seconds": f"{seconds:.0f}", "machine": "2-core CPU, 1 torch thread per run",
         })

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import sys
 
 HELP = "train a network from a YAML recipe (resumable; works under torchrun)"
 
@@ -22,7 +24,21 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = load_config(args.config, args.overrides)
-    result = train(cfg, resume=args.resume)
+    requested: list[int] = []
+
+    def request_stop(signum: int, _frame: object) -> None:
+        if requested:  # a second signal: stop now, without the checkpoint
+            raise KeyboardInterrupt
+        requested.append(signum)
+        print(f"attnsr train: {signal.Signals(signum).name}: saving a checkpoint after this iteration "
+              "(send again to abort)", file=sys.stderr)
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = train(cfg, resume=args.resume, should_stop=lambda: bool(requested))
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     best = f", best val PSNR {result.best_psnr:.3f} dB" if result.best_psnr is not None else ""
     print(f"trained to iteration {result.iteration}{best}; last checkpoint: {result.last_checkpoint}")
     return 0

@@ -127,3 +127,12 @@ def all_mean(value: float, ctx: DistContext, device: torch.device) -> float:
     t = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return float(t) / ctx.world_size
+
+
+def any_rank(flag: bool, ctx: DistContext, device: torch.device) -> bool:
+    """True on every rank when ``flag`` is true on at least one (so all ranks stop at the same iteration)."""
+    if not ctx.enabled:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)

@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -336,18 +337,25 @@ def _start(run: Run, resume: bool | str | None) -> None:
                           "or choose another output_dir")
 
 
-def train(cfg: TrainConfig, *, resume: bool | str | None = None) -> TrainResult:
-    """Train as ``cfg`` says; ``resume`` True = the latest checkpoint in ``cfg.output_dir``, or a path."""
+def train(cfg: TrainConfig, *, resume: bool | str | None = None,
+          should_stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Train as ``cfg`` says; ``resume`` True = the latest checkpoint in ``cfg.output_dir``, or a path.
+
+    ``should_stop`` is polled after every iteration (the CLI sets it from SIGINT/SIGTERM): when it turns
+    true on any rank, a checkpoint of that iteration is saved and training returns early, so a stopped
+    run resumes exactly where it stopped.
+    """
     ctx = ddp.context_from_env()
     device = ddp.select_device(cfg.device, ctx)
     ddp.init(ctx, device)
     try:
-        return _train(cfg, ctx, device, resume)
+        return _train(cfg, ctx, device, resume, should_stop or (lambda: False))
     finally:
         ddp.shutdown(ctx)
 
 
-def _train(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device, resume: bool | str | None) -> TrainResult:
+def _train(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device, resume: bool | str | None,
+           should_stop: Callable[[], bool]) -> TrainResult:
     _set_threads(cfg, ctx, device)
     run = build_run(cfg, ctx, device)
     _start(run, resume)
@@ -370,12 +378,16 @@ def _train(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device, resume:
             if k % cfg.log_every == 0 or k == cfg.iterations:
                 logger.flush(run)
             validated = bool(cfg.val.hr_dir) and (k % cfg.val.every == 0 or k == cfg.iterations)
-            scheduled = k % cfg.save_every == 0 or k == cfg.iterations
+            stopping = ddp.any_rank(should_stop(), ctx, device)
+            scheduled = k % cfg.save_every == 0 or k == cfg.iterations or stopping
             best = ctx.is_main and validated and _validate_and_track(run, images, logger)
             if ctx.is_main and (best or scheduled):
                 last = save(run, is_best=best)
             if validated or scheduled:  # same condition on every rank: the others wait for rank 0
                 ddp.barrier(ctx)
+            if stopping:
+                logger.bar.write(f"stopped at iteration {k}; checkpoint saved, continue with --resume")
+                break
     finally:
         logger.close()
     best_psnr = run.best_psnr if run.best_iteration else None

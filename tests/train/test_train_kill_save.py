@@ -71,3 +71,25 @@ def test_sigkill_during_save_keeps_latest_checkpoint(tmp_path: Path) -> None:
     assert not [n for n in names if n.startswith(".tmp-")], names
     assert len([n for n in names if n.startswith("iter_")]) == 2
     assert load_state(find_latest(out))["value"] == start
+
+
+def test_sigterm_stops_training_with_a_checkpoint(shared: Path, tmp_path: Path) -> None:
+    from train_helpers import quick_overrides
+
+    repo = Path(__file__).resolve().parents[2]
+    out = tmp_path / "run"
+    sets = quick_overrides(shared, out, iterations=100000, **{"data.lr_patch": 12, "threads": 1})
+    cmd = [sys.executable, "-m", "attnsr", "train", str(repo / "configs/rcan/cpu_x2.yaml")]
+    for s in sets:
+        cmd += ["--set", s]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = out / "train_log.jsonl"
+    deadline = time.time() + 120
+    while not (log.is_file() and log.read_text().count("\n") >= 2) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output
+    folder = find_latest(out)
+    assert folder is not None and int(folder.name.split("_")[1]) >= 2
+    assert "stopped at iteration" in output

@@ -73,3 +73,18 @@ def test_fresh_run_refuses_to_overwrite_checkpoints(shared: Path, tmp_path: Path
         train(cfg)
     # resuming a finished run does nothing and keeps the checkpoint
     assert train(cfg, resume=True).iteration == 1
+
+
+def test_stop_request_saves_that_iteration_and_resume_continues_exactly(shared: Path, tmp_path: Path) -> None:
+    sets = {"data.lr_patch": 12}
+    recipe = REPO / "configs/rcan/cpu_x2.yaml"
+    train(load_config(recipe, quick_overrides(shared, tmp_path / "full", iterations=5, **sets)))
+    calls = iter(range(100))
+    stopped = train(load_config(recipe, quick_overrides(shared, tmp_path / "stop", iterations=5, **sets)),
+                    should_stop=lambda: next(calls) >= 1)  # asked to stop during iteration 2
+    assert stopped.iteration == 2
+    assert (tmp_path / "stop" / "checkpoints" / "iter_00000002").is_dir()
+    train(load_config(recipe, quick_overrides(shared, tmp_path / "stop", iterations=5, **sets)), resume=True)
+    w_full, _ = _final(tmp_path / "full")
+    w_stop, _ = _final(tmp_path / "stop")
+    assert all(torch.equal(w_full[k], w_stop[k]) for k in w_full)

@@ -93,13 +93,29 @@ class EngineOptions:
     live_activations: float = 8.0
 
 
-def default_channels_last(device: torch.device) -> bool:
-    """Whether NHWC is the faster layout on ``device`` when the user did not say.
+#: on CPU, models with more than this many per-pixel dynamic filters (attnsr.ops.hpf) per convolution stay
+#: NCHW: their broadcast multiply-adds run several times slower on NHWC operands (DFSA-EDSR, HPF in every
+#: block: 0.68-0.89x with NHWC; DFSA, HPF once per group: 1.15x). See docs/benchmarks.md.
+CPU_NHWC_MAX_HPF_PER_CONV = 0.05
+
+
+def default_channels_last(device: torch.device, model: nn.Module | None = None) -> bool:
+    """Whether NHWC is the faster layout on ``device`` (for ``model``) when the user did not say.
 
     CUDA: yes (tensor-core convolutions want NHWC). CPU: CPU_CHANNELS_LAST, chosen from the paired
-    measurements in docs/benchmarks.md.
+    measurements in docs/benchmarks.md, except for models dense in dynamic high-pass filters.
     """
-    return device.type == "cuda" or (device.type == "cpu" and CPU_CHANNELS_LAST)
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu" or not CPU_CHANNELS_LAST:
+        return False
+    if model is None:
+        return True
+    from attnsr.ops.hpf import DynamicHighPass
+
+    convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
+    hpfs = sum(isinstance(m, DynamicHighPass) for m in model.modules())
+    return hpfs <= CPU_NHWC_MAX_HPF_PER_CONV * max(convs, 1)
 
 
 class Upscaler:
@@ -126,7 +142,7 @@ class Upscaler:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {opts.precision!r}")
         self.device = pick_device(device) if isinstance(device, str) else device
         if opts.channels_last is None:
-            opts = replace(opts, channels_last=default_channels_last(self.device))
+            opts = replace(opts, channels_last=default_channels_last(self.device, model))
         self.options = opts
         if self.device.type == "cpu" and self.options.precision == "fp16":
             raise ValueError("fp16 is not supported on CPU (slow and inaccurate); use fp32 or bf16")

@@ -61,6 +61,17 @@ def test_layout_default_resolved_per_device_and_explicit_choice_kept() -> None:
     assert default_channels_last(torch.device("cuda")) is True
 
 
+def test_cpu_layout_default_keeps_nchw_for_hpf_dense_models() -> None:
+    """DFSA-EDSR (a dynamic high-pass filter in every block) measured slower in NHWC; DFSA (one per group)
+    and filter-free networks faster."""
+    dense = create("dfsa_edsr", scale=2, n_feats=16, n_resblocks=2, hpf_groups=4)
+    sparse = create("dfsa", scale=2, n_feats=16, n_resgroups=1, n_resblocks=10, reduction=4, hpf_groups=4)
+    cpu = torch.device("cpu")
+    assert default_channels_last(cpu, dense) is False
+    assert default_channels_last(cpu, sparse) is CPU_CHANNELS_LAST
+    assert default_channels_last(cpu, create("rrdbnet", scale=2, nb=1, nf=8)) is CPU_CHANNELS_LAST
+
+
 def test_user_model_left_in_nchw() -> None:
     """The engine converts its folded copy, never the caller's model."""
     model = create("rrdbnet", scale=2, nb=1, nf=8)

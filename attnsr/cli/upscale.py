@@ -38,7 +38,8 @@ def add_engine_arguments(p: argparse.ArgumentParser, *, model_help: str | None =
     p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"),
                    help="fp16/bf16 autocast (fp16 on CUDA only)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, faster runs)")
-    p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory format (default: chosen per device and network)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

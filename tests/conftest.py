@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,10 @@ def shared() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _deterministic_threads() -> None:
+def _deterministic_threads() -> Iterator[None]:
     # One thread by default: the tests are small, and oversubscribed OpenMP on a busy 2-core machine is
     # 5-20x slower. ATTNSR_TEST_THREADS raises it.
     torch.set_num_threads(int(os.environ.get("ATTNSR_TEST_THREADS", "1")))
+    yield
+    # library code must not switch autograd off globally (later tests would silently break)
+    assert torch.is_grad_enabled(), "this test left torch autograd disabled globally"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import torch
 
 from attnsr.errors import ConfigError
 
@@ -30,7 +29,6 @@ def run(args: argparse.Namespace) -> int:
     from attnsr.models.stats import count_flops, count_params
 
     h, w = _parse_size(args.size)
-    torch.set_grad_enabled(False)
     rows = []
     for name, entry in all_entries().items():
         for scale in entry.scales:

@@ -24,9 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of HR images (repeatable)")
     parser.add_argument("--scale", action="append", type=int, metavar="S",
                         help="upscaling factor (repeatable; default with --weights: the checkpoint's)")
-    # eval's default differs from upscale's: the MATLAB bicubic baseline
+    # eval's defaults differ from upscale's: the MATLAB bicubic baseline, and whole images (no tiling), as
+    # the papers evaluate (tiling changes global-pooling/attention networks' outputs slightly)
     add_engine_arguments(parser, model_help="bicubic (the default), 'default' (bundled), another bundled model, "
-                                            "or a registry network name together with --weights")
+                                            "or a registry network name together with --weights", tile_default="0")
     parser.add_argument("--degradation", default="BI", choices=KINDS, help="how LR is made (default: BI)")
     parser.add_argument("--lr-dir", type=Path, default=None,
                         help="read LR images from this folder instead (one dataset and scale only)")

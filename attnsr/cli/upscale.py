@@ -22,14 +22,15 @@ MODEL_HELP = ("'default' (bundled, the default), another bundled model, 'bicubic
               "together with --weights")
 
 
-def add_engine_arguments(p: argparse.ArgumentParser, *, model_help: str | None = MODEL_HELP) -> None:
+def add_engine_arguments(p: argparse.ArgumentParser, *, model_help: str | None = MODEL_HELP,
+                         tile_default: str = "auto") -> None:
     """Model and engine options shared by ``upscale``, ``eval`` and ``compare``. ``model_help=None``
     leaves out --model/--weights (for commands that name several models their own way)."""
     if model_help is not None:
         p.add_argument("--model", default=None, help=model_help)
         p.add_argument("--weights", type=Path, default=None, help="official or attnsr checkpoint file")
-    p.add_argument("--tile", default="auto",
-                   help="LR tile edge in pixels, 'auto' (from free memory, default) or 0 (whole image)")
+    p.add_argument("--tile", default=tile_default,
+                   help=f"LR tile edge in pixels, 'auto' (from free memory) or 0 (whole image); default {tile_default}")
     p.add_argument("--tile-overlap", type=int, default=16, help="LR context pixels around each tile")
     p.add_argument("--self-ensemble", action="store_true", help="x8 flips/rotations average (papers' '+')")
     p.add_argument("--chop", action="store_true",

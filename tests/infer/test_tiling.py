@@ -101,3 +101,9 @@ def test_upscaler_tiled_matches_whole_image_in_uint8() -> None:
 def test_fp16_on_cpu_is_refused() -> None:
     with pytest.raises(ValueError, match="fp16"):
         Upscaler(TinySR(2), device="cpu", fold=False, precision="fp16")
+
+
+def test_automatic_tile_on_cpu_is_cache_sized() -> None:
+    up = Upscaler(TinySR(2), device="cpu", fold=False)
+    assert up.tile_size(1000, 1000) == 192
+    assert up.tile_size(100, 150) == 150  # small images run whole

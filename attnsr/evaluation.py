@@ -35,7 +35,7 @@ from attnsr.image.degrade import degrade, quantize_uint8, to_uint8_levels
 from attnsr.image.io import load_image, save_image
 from attnsr.image.resize import imresize, modcrop
 from attnsr.metrics import psnr, ssim
-from attnsr.metrics.pi import PIRM_SHAVE, MaScorer, unavailable_reason
+from attnsr.metrics.pi import PIRM_SHAVE, MaScorer, nrqm_scorer, unavailable_reason
 from attnsr.metrics.spectrum import Spectrum, combine, radial_power
 
 Method = Callable[[torch.Tensor], torch.Tensor]
@@ -49,8 +49,9 @@ _GENERIC_DIRS = {"hr", "gt", "gtmod12", "original", "hr_images", "image_srf_2", 
 @dataclass(frozen=True)
 class MetricOptions:
     """Set-up of the perceptual metrics. ``lpips_net``/``lpips_version``: see :class:`LPIPSConfig`
-    (FASRGAN's tables: alex, 0.0); ``nrqm_model``: Ma's NRQM model file for PI; ``ma_scorer``: a Ma
-    implementation (none ships yet, so PI is unavailable without it); ``pi_shave``: 4 (PIRM) or 0 (FASRGAN)."""
+    (FASRGAN's tables: alex, 0.0); ``nrqm_model``: pyiqa's converted NRQM_model.mat for PI (loaded once
+    per run); ``ma_scorer``: any other Ma implementation, used instead of the file when given (PI is
+    unavailable with neither); ``pi_shave``: 4 (PIRM) or 0 (FASRGAN)."""
 
     lpips_net: str = "alex"
     lpips_version: str = "0.1"
@@ -111,20 +112,22 @@ def _niqe_score(img: torch.Tensor, border: int) -> float:
 
 
 def _make_pi(options: MetricOptions) -> Scorer:
-    """PIRM's perceptual index; unavailable (with the reason) unless a Ma scorer is supplied."""
+    """PIRM's perceptual index; Ma from ``ma_scorer`` or the NRQM model file (read once, here), else
+    unavailable with the reason."""
     from attnsr.metrics import perceptual_index
 
     if options.nrqm_model is not None and not Path(options.nrqm_model).is_file():
         raise ConfigError(f"--nrqm-model: no such file {options.nrqm_model}")
     if options.pi_shave < 0:
         raise ConfigError(f"--pi-shave must be >= 0, got {options.pi_shave}")
-    if options.ma_scorer is None:
-        return Scorer(lambda sr, hr, b: None, reason=unavailable_reason(options.nrqm_model))
+    ma_scorer = options.ma_scorer
+    if ma_scorer is None and options.nrqm_model is not None:
+        ma_scorer = nrqm_scorer(Path(options.nrqm_model))
+    if ma_scorer is None:
+        return Scorer(lambda sr, hr, b: None, reason=unavailable_reason())
 
     def score(sr: torch.Tensor, _hr: torch.Tensor, _border: int) -> float | None:
-        result = perceptual_index(sr.unsqueeze(0), shave=options.pi_shave, nrqm_model=options.nrqm_model,
-                                  ma_scorer=options.ma_scorer)[0]
-        return result.pi
+        return perceptual_index(sr.unsqueeze(0), shave=options.pi_shave, ma_scorer=ma_scorer)[0].pi
 
     return Scorer(score)
 

@@ -219,10 +219,11 @@ def test_eval_niqe_and_pi_unavailable_with_reason(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "/ n/a |" in table and "PI n/a: " in table
     model_file = tmp_path / "nrqm.mat"
-    model_file.write_bytes(b"\0")
+    model_file.write_bytes(b"\0")  # not a .mat file: a one-line error naming it, before any scoring
     assert main(["eval", "--dataset", str(folder), "--scale", "2", "--metrics", "pi", "--nrqm-model",
-                 str(model_file), "--json", str(out), "--no-progress"]) == 0
-    assert str(model_file) in json.loads(out.read_text())["unavailable"]["pi"]
+                 str(model_file), "--json", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert str(model_file) in err and err.count("\n") == 1
     assert main(["eval", "--dataset", str(folder), "--scale", "2", "--metrics", "pi", "--nrqm-model",
                  str(tmp_path / "missing.mat"), "--no-progress"]) == 2
 

@@ -2,10 +2,12 @@
 
 from attnsr.metrics.lpips import FASRGAN_LPIPS, LPIPS, LPIPSConfig, load_lpips_model
 from attnsr.metrics.niqe import niqe
+from attnsr.metrics.nrqm import NrqmModel, load_nrqm_model, nrqm, nrqm_features
 from attnsr.metrics.pi import PIResult, perceptual_index
 from attnsr.metrics.psnr import psnr
 from attnsr.metrics.spectrum import Spectrum, radial_power
 from attnsr.metrics.ssim import ssim
 
 __all__ = ["psnr", "ssim", "LPIPS", "LPIPSConfig", "FASRGAN_LPIPS", "load_lpips_model", "niqe",
-           "perceptual_index", "PIResult", "radial_power", "Spectrum"]
+           "nrqm", "nrqm_features", "load_nrqm_model", "NrqmModel", "perceptual_index", "PIResult",
+           "radial_power", "Spectrum"]

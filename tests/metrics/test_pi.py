@@ -1,4 +1,5 @@
-"""Perceptual Index: the PIRM formula, shave handling and the typed 'unavailable' path."""
+"""Perceptual Index: the PIRM formula, shave handling, the typed 'unavailable' path and bad model files
+(scoring with a model file: tests/metrics/test_nrqm.py)."""
 
 from __future__ import annotations
 
@@ -28,15 +29,15 @@ def test_formula() -> None:
 def test_unavailable_without_scorer_but_niqe_kept(baboon: torch.Tensor) -> None:
     [res] = perceptual_index(baboon, shave=FASRGAN_SHAVE)
     assert isinstance(res, PIResult) and not res.available and res.pi is None and res.ma is None
-    assert "--nrqm-model" in res.reason
+    assert "--nrqm-model" in res.reason and "NRQM_model.mat" in res.reason and "downloads nothing" in res.reason
     assert res.niqe == pytest.approx(5.7296, abs=1e-4)  # shave 0 = NIQE of the whole image
 
 
-def test_model_file_without_implementation_says_so(baboon: torch.Tensor, tmp_path: Path) -> None:
+def test_bad_or_missing_model_file_is_a_config_error(baboon: torch.Tensor, tmp_path: Path) -> None:
     model = tmp_path / "NRQM_model.mat"
     model.write_bytes(b"not really")
-    [res] = perceptual_index(baboon[..., :200, :200], shave=PIRM_SHAVE, nrqm_model=model)
-    assert not res.available and str(model) in res.reason and "no NRQM implementation" in res.reason
+    with pytest.raises(ConfigError, match="NRQM_model.mat: not a MATLAB v5 .mat file"):
+        perceptual_index(baboon[..., :200, :200], shave=PIRM_SHAVE, nrqm_model=model)
     with pytest.raises(ConfigError, match="no such file .*missing.mat"):
         perceptual_index(baboon, nrqm_model=tmp_path / "missing.mat")
 

@@ -163,7 +163,7 @@ def _read_mat(path: Path) -> dict[str, object]:
     try:
         import scipy.io
     except ImportError:
-        raise ConfigError(f"{path}: reading an NRQM model needs scipy (pip install scipy)") from None
+        raise ConfigError(f"{path}: reading an NRQM model needs scipy (pip install 'attnsr[nrqm]')") from None
     try:
         return scipy.io.loadmat(str(path))
     except Exception as exc:  # noqa: BLE001 -- MatReadError, ValueError, NotImplementedError (v7.3), ...

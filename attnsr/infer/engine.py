@@ -90,9 +90,11 @@ class EngineOptions:
     memory_fraction: float = 0.25
     #: cap of the activation budget on CPU: bigger tiles are not faster there, only hungrier
     cpu_budget_bytes: int = 1 << 30
-    #: largest automatic LR tile on CPU: 1000x1000 x2 with the bundled model took 57 s whole-image,
-    #: 40 s with 256-px tiles, 34 s with 192 and 35 s with 128 (cache-sized tiles beat the overlap cost)
-    cpu_max_tile: int = 192
+    #: largest automatic LR tile on CPU. 1000x1000 x2, 2 threads, with the bundled model of session 2
+    #: (32-feature DFSA/MMCA): whole image 17.1 s, 512-px tiles 18.4 s, 400 17.9 s, 192 25.4 s (the
+    #: overlap costs more than cache locality saves); session 1's DeFiAN preferred 192. 512 keeps the
+    #: activation memory bounded at a ~7% time cost.
+    cpu_max_tile: int = 512
     live_activations: float = 8.0
 
 

@@ -103,7 +103,8 @@ def test_fp16_on_cpu_is_refused() -> None:
         Upscaler(TinySR(2), device="cpu", fold=False, precision="fp16")
 
 
-def test_automatic_tile_on_cpu_is_cache_sized() -> None:
+def test_automatic_tile_on_cpu_is_capped() -> None:
     up = Upscaler(TinySR(2), device="cpu", fold=False)
-    assert up.tile_size(1000, 1000) == 192
+    assert up.tile_size(1000, 1000) == 512
+    assert up.tile_size(3000, 4000) == 512
     assert up.tile_size(100, 150) == 150  # small images run whole

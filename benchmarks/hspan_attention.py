@@ -1,9 +1,10 @@
 """HSPA attention: official-style dense solver vs attnsr's chunked exact sparsemax, and peak memory.
 
 Speed: the input of each HSPA of a README-size HSPAN (×2, seed-0 default init) for a 96×96 LR crop
-of a real image is captured, then every HSPA is run with both implementations; the script prints the
-times, the ratio and the largest output difference. ``--full`` also times the whole network forward
-with each implementation (slow on small machines).
+of a real image is captured, then all ten HSPAs are run with both implementations, in alternating rounds
+(so that load from other processes hits both alike); the script prints the best time of each, their
+ratio, the range of the per-round ratios and the largest output difference. ``--full`` also times the
+whole network forward with each implementation (slow on small machines).
 
 Memory: a child process runs one README-size HSPA (C=192) at the given LR size (default 256×256,
 65,536 positions) with attnsr's implementation and reports its peak RSS (``resource.getrusage``,
@@ -11,7 +12,7 @@ next to the RSS just before the forward). The official dense path needs three P�
 at once (scores, shifted scores, thresholded scores): that figure is printed as computed, since it
 exceeds the memory of most machines at this size.
 
-Run: ``.venv/bin/python benchmarks/hspan_attention.py [--threads 2] [--mem-size 256] [--full]``
+Run: ``.venv/bin/python benchmarks/hspan_attention.py [--threads 1] [--repeats 3] [--mem-size 256] [--full]``
 """
 
 from __future__ import annotations
@@ -80,19 +81,22 @@ def _capture_hspa_inputs(model: hspan.HSPAN, x: torch.Tensor) -> list[tuple[hspa
     return found
 
 
-def _timed(fn, repeats: int) -> tuple[float, torch.Tensor]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
 def _run_all(pairs, impl) -> list[torch.Tensor]:
     hspan.sparsemax_attention = impl  # HSPA.forward looks the function up at call time
     with torch.no_grad():
         return [mod(inp) for mod, inp in pairs]
+
+
+def _interleaved(fns: dict, repeats: int) -> tuple[dict[str, list[float]], dict[str, list[torch.Tensor]]]:
+    """Run the implementations in turn, ``repeats`` rounds: a busy machine slows both alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    outs: dict[str, list[torch.Tensor]] = {}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            outs[name] = fn()
+            times[name].append(time.perf_counter() - t0)
+    return times, outs
 
 
 def speed(lr: int, repeats: int, full: bool) -> None:
@@ -101,18 +105,24 @@ def speed(lr: int, repeats: int, full: bool) -> None:
     x = _lr_image(lr)
     ours_fn = hspan.sparsemax_attention
     pairs = _capture_hspa_inputs(model, x)
-    t_naive, ref = _timed(lambda: _run_all(pairs, naive_sparsemax_attention), repeats)
-    t_ours, out = _timed(lambda: _run_all(pairs, ours_fn), repeats)
-    diff = max((a - b).abs().max().item() for a, b in zip(ref, out))
-    print(f"HSPA x{len(pairs)} at {lr}x{lr} LR (P={lr * lr}, C=192): naive {t_naive:.2f} s, ours {t_ours:.2f} s,"
-          f" speed-up {t_naive / t_ours:.2f}x, max |diff| {diff:.2e}")
+    times, outs = _interleaved({"naive": lambda: _run_all(pairs, naive_sparsemax_attention),
+                                "ours": lambda: _run_all(pairs, ours_fn)}, repeats)
+    hspan.sparsemax_attention = ours_fn
+    diff = max((a - b).abs().max().item() for a, b in zip(outs["naive"], outs["ours"]))
+    t_naive, t_ours = min(times["naive"]), min(times["ours"])
+    rounds = sorted(a / b for a, b in zip(times["naive"], times["ours"]))
+    print(f"HSPA x{len(pairs)} at {lr}x{lr} LR (P={lr * lr}, C=192), {torch.get_num_threads()} thread(s), best of "
+          f"{repeats} interleaved rounds: official-style {t_naive:.2f} s, ours {t_ours:.2f} s, speed-up "
+          f"{t_naive / t_ours:.2f}x (per round {rounds[0]:.2f}-{rounds[-1]:.2f}x), max |diff| {diff:.2e}")
     if full:
         for name, impl in (("naive", naive_sparsemax_attention), ("ours", ours_fn)):
             hspan.sparsemax_attention = impl
             with torch.no_grad():
-                t, _ = _timed(lambda: model(x), 1)
+                t0 = time.perf_counter()
+                model(x)
+                t = time.perf_counter() - t0
             print(f"whole HSPAN x2 forward at {lr}x{lr} LR with {name} attention: {t:.2f} s")
-    hspan.sparsemax_attention = ours_fn
+        hspan.sparsemax_attention = ours_fn
 
 
 def _current_rss_mib() -> float:
@@ -155,7 +165,7 @@ def memory(size: int, threads: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lr", type=int, default=96, help="LR side for the speed comparison")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (best one reported)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--mem-size", type=int, default=256, help="LR side for the memory figure (0: skip)")
     parser.add_argument("--full", action="store_true", help="also time the whole network forward")

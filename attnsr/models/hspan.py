@@ -14,13 +14,15 @@ official code, none of which changes outputs beyond float32 rounding (~1e-7):
 
 * The official code builds the whole P×P score matrix (P = H·W), shifts it, runs the top-k solver,
   writes a dense P×P thresholded copy and multiplies it densely with g. Here query rows are processed in
-  chunks (exact: each row is thresholded independently, every chunk sees every key), the shift and
-  threshold are applied only to the k candidates of each row, and the aggregation reads only the
-  non-zero weights (``F.embedding_bag``; a dense matmul only for rows whose supports exceed P/8), so
-  memory is O(chunk·P) and the dense P×P·C product is avoided for sparse rows.
-* The solver is the official one (sorted top-k candidates, full sort once k >= P, so both official
-  solver paths exist here too), except that a row whose support fills all k candidates is redone once
-  with a window sized from the lower bound on τ the first pass gives, instead of doubling k repeatedly.
+  chunks (exact: each row is thresholded independently, every chunk sees every key), each row's support
+  is found without a top-k or sort over the P keys (lower bounds of τ from maxima of strided key groups
+  exclude almost every key, exact Michelot steps finish the few candidates left), τ is computed from the
+  support with the official rounding, and the aggregation reads only the non-zero weights
+  (``F.embedding_bag``), so memory is O(chunk·P) and the dense P×P·C product is avoided.
+* The official solver (sorted top-k candidates, grown until the support fits, full sort once k >= P) is
+  kept: it runs when ``topk`` >= P, as in the official code, and for any row the fast path cannot
+  certify (NaN/inf scores). Instead of doubling k repeatedly, a row whose support fills all k candidates
+  is redone once with a window sized from the lower bound on τ the first pass gives.
 * Backward is autograd through the closed form, which equals the official custom backward (spec §4).
 * The stray parameter ``a`` is frozen (``requires_grad=False``): it never reaches the forward pass, so
   it can never get a gradient; the official optimizer skipped it for the same reason.
@@ -31,7 +33,7 @@ official code, none of which changes outputs beyond float32 rounding (~1e-7):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -41,18 +43,23 @@ from attnsr.errors import ConfigError
 from attnsr.models.registry import NetworkEntry, StateDict
 from attnsr.ops.common import MeanShift, Upsampler, default_conv
 
-#: Elements of one query chunk's score block (rows × keys × batch) when ``chunk_size`` is automatic:
-#: 2^24 float32 = 64 MiB: bounded memory at any image size, few enough chunks to keep overheads small.
+#: Most elements of one query chunk's score block (rows × padded keys × batch) when ``chunk_size`` is
+#: automatic: 2^24 float32 = 64 MiB: bounded memory at any image size, yet >= 256 rows per chunk up to
+#: 65,536 positions (fewer rows make the score matmul slow: 24 vs 32 GFLOP/s at 64 vs 256 rows there).
 AUTO_CHUNK_ELEMENTS = 1 << 24
+#: Most query rows per automatic chunk (256 to 2048 rows measured alike on a 96×96 map).
+AUTO_CHUNK_ROWS = 512
 
 
 @dataclass(frozen=True)
 class HSPANConfig:
     """Constructor arguments; defaults are the README configuration (x2: 32,288,698 parameters).
 
-    ``topk`` is the solver's initial candidate count: a speed knob only (outputs do not depend on it).
-    ``chunk_size`` is the number of query rows whose scores are held at once (``None``: automatic,
-    about :data:`AUTO_CHUNK_ELEMENTS` scores per chunk); it does not change outputs either.
+    ``topk`` is the official solver's initial candidate count. Outputs do not depend on it: ``topk`` >= P
+    selects the official full-sort solver, otherwise the faster exact solver runs (see
+    :func:`sparsemax_rows`).
+    ``chunk_size`` is the number of query rows whose scores are held at once (``None``: automatic, see
+    :func:`auto_chunk_size`); it does not change outputs either.
     Inputs/outputs are RGB in [0, 1] (the official ``rgb_range`` 1, 3 colours).
     """
 
@@ -68,6 +75,22 @@ class HSPANConfig:
 
 # ----------------------------------------------------------------------------------------------------
 # Exact sparsemax ("soft thresholding") attention, pure functions.
+#
+# Fast path (no top-k, no sort over the P keys): sparsemax's threshold τ of a row is at least τ of any
+# subset of the row's scores, and a Michelot step (Σ_C z − 1)/|C| over any set C containing a support is a
+# lower bound too. Maxima of strided key groups are such subsets; the bounds they give exclude almost all
+# keys after one cheap pass over the scores, and exact Michelot steps on the few candidates left reach
+# the support, whose τ is then computed in the official rounding. A row whose candidates cannot be
+# certified (τ below an exclusion bound, or no candidate: NaN/inf scores) is solved by the official solver.
+
+#: Keys per strided group (keys g, g + P'/4, ...): the candidate search scans P'/4 group maxima.
+GROUP = 4
+#: Keys per coarse strided group, coarsest first, and the Michelot steps taken on their maxima.
+COARSE_GROUPS = ((64, 2), (16, 2))
+#: Score columns are padded with -inf up to a multiple of this (every group size divides it).
+KEY_ALIGN = 64
+#: Relative slack on a lower bound of τ before it excludes keys (guards rounding; only keeps more keys).
+SLACK = 1e-4
 
 
 def sparsemax_threshold(z_desc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,13 +108,6 @@ def sparsemax_threshold(z_desc: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     return tau, support
 
 
-#: A group whose widest support exceeds P / DENSE_RATIO is aggregated by a dense matmul instead of
-#: gathering (BLAS beats a gather once supports are that wide, e.g. for untrained weights).
-DENSE_RATIO = 8
-#: Relative slack when counting possible support members (only makes a window larger, never wrong).
-WINDOW_SLACK = 1e-4
-
-
 def _wider_windows(scores: torch.Tensor, top: torch.Tensor, tau_low: torch.Tensor, k: int) -> torch.Tensor:
     """Window (k·2^j, j >= 1) that holds the support of rows whose first k candidates were all in it.
 
@@ -99,7 +115,7 @@ def _wider_windows(scores: torch.Tensor, top: torch.Tensor, tau_low: torch.Tenso
     member has score > top + τ_low. Counting those (with a small slack against rounding) gives a window
     that solves the row in one more top-k, where the official code doubles k until it fits.
     """
-    slack = WINDOW_SLACK * (1 + top.abs())
+    slack = SLACK * (1 + top.abs())
     need = (scores > top + tau_low - slack).sum(-1)
     level = (need.to(torch.float64) / k).log2().ceil().clamp(min=1).long()
     return k << level
@@ -145,31 +161,161 @@ def _trim(rows: torch.Tensor, weights: torch.Tensor, idx: torch.Tensor) -> tuple
     return rows, weights[:, :width], idx[:, :width]
 
 
-def sparsemax_rows(scores: torch.Tensor, topk: int) -> list[tuple[torch.Tensor, ...]]:
-    """Exact row-wise sparsemax of R×P ``scores``, sparsely: groups (row ids R_g, weights R_g×K_g, key ids
-    R_g×K_g), every row in exactly one group. Dense equivalent: A[rows[i], idx[i, j]] = weights[i, j]."""
-    return _solve_window(scores, topk, torch.arange(scores.shape[0], device=scores.device))
+class SparseRows(NamedTuple):
+    """Row-wise sparsemax weights as coordinates sorted by row: A[rows[i], cols[i]] = weights[i]; every
+    other entry of A is zero. Each row's weights sum to 1."""
+
+    rows: torch.Tensor
+    cols: torch.Tensor
+    weights: torch.Tensor
 
 
-def _aggregate(weights: torch.Tensor, idx: torch.Tensor, image: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    """Σ_j weights[r, j] · value[image[r], idx[r, j]] for each row r: R×C (value N×P×C)."""
+def _sparse_from_groups(groups: list[tuple[torch.Tensor, ...]]) -> SparseRows:
+    """Groups of the official solver as coordinates sorted by row, zero weights dropped (NaN kept)."""
+    rows = torch.cat([r[:, None].expand_as(w).reshape(-1) for r, w, _ in groups])
+    cols = torch.cat([i.reshape(-1) for _, _, i in groups])
+    weights = torch.cat([w.reshape(-1) for _, w, _ in groups])
+    keep = (~(weights <= 0)).nonzero().squeeze(1)
+    rows, cols, weights = rows[keep], cols[keep], weights[keep]
+    order = rows.argsort(stable=True)
+    return SparseRows(rows[order], cols[order], weights[order])
+
+
+def _row_tau(rows: torch.Tensor, z: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """τ = (Σ z − 1) / K over each row's listed entries (length n_rows), rounded as the official solver
+    rounds c_K / K: the CPU cumsum accumulates in float64 and rounds once to z's dtype."""
+    count = torch.bincount(rows, minlength=n_rows).clamp(min=1).to(z.dtype)
+    total = torch.zeros(n_rows, dtype=torch.float64, device=z.device).index_add_(0, rows, z.to(torch.float64))
+    return (total.to(z.dtype) - 1) / count
+
+
+def _michelot_bound(z: torch.Tensor, tau: torch.Tensor, steps: int) -> torch.Tensor:
+    """Michelot steps on R×M shifted scores from a lower bound τ (R×1) of their sparsemax threshold.
+
+    Each step averages the entries above τ: a set that contains the support gives (Σ z − 1)/|C| <= τ*, so
+    every step returns a larger, still valid lower bound (τ >= −1 throughout, so entries clamped to −2,
+    e.g. -inf padding, never count).
+    """
+    z = z.clamp(min=-2.0)
+    for _ in range(steps):
+        inside = (z > tau).to(z.dtype)
+        tau = ((z * inside).sum(-1, keepdim=True) - 1) / inside.sum(-1, keepdim=True)
+    return tau
+
+
+def _candidates(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Keys that may be in each row's support, from R×P' scores (P' a multiple of KEY_ALIGN, no grad).
+
+    Returns (rows, flat, z) sorted by row, where flat = row·P' + key and z = score − row max, the row max
+    m (R×1) and the bound ``excl`` (R): every key left out has z <= excl, and excl <= τ unless rounding
+    beat SLACK.
+    """
+    n_rows, width = scores.shape
+    n_groups = width // GROUP
+    group_max = scores.view(n_rows, GROUP, n_groups).amax(1)
+    m = group_max.amax(-1, keepdim=True)
+    tau = torch.full_like(m, -1.0)  # τ >= z_max − 1 = −1
+    for size, steps in COARSE_GROUPS:
+        coarse = group_max.view(n_rows, size // GROUP, width // size).amax(1)
+        tau = _michelot_bound(coarse - m, tau, steps)
+    slack = (SLACK * (1 + m.abs())).view(-1)
+    excl = tau.view(-1) - slack
+    gid = (group_max > m + excl[:, None]).view(-1).nonzero().squeeze(1)
+    rows = torch.div(gid, n_groups, rounding_mode="floor")
+    z = group_max.view(-1).index_select(0, gid) - m.view(-1).index_select(0, rows)
+    # one Michelot step over the group maxima left (a superset of their own support)
+    excl = torch.maximum(excl, _row_tau(rows, z, n_rows) - slack)
+    keep = (z > excl.index_select(0, rows)).nonzero().squeeze(1)
+    rows, gid = rows.index_select(0, keep), gid.index_select(0, keep)
+    # every key of the groups left: group g of row r holds keys r·P' + g + j·P'/GROUP
+    flat = (gid + rows * (width - n_groups))[:, None] + torch.arange(0, width, n_groups, device=gid.device)
+    rows = rows[:, None].expand(-1, GROUP).reshape(-1)
+    z = scores.view(-1).index_select(0, flat.view(-1)) - m.view(-1).index_select(0, rows)
+    keep = (z > excl.index_select(0, rows)).nonzero().squeeze(1)
+    return rows.index_select(0, keep), flat.view(-1).index_select(0, keep), z.index_select(0, keep), m, excl
+
+
+def _fast_support(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Exact support of each row of R×P' scores (no grad): (rows, flat = row·P' + key) sorted by row, the
+    row maxima (R) and the ids of the rows it cannot certify (to be solved by the official solver)."""
+    n_rows = scores.shape[0]
+    rows, flat, z, m, excl = _candidates(scores)
+    # exact Michelot steps: drop entries <= τ of the current set until none is dropped. τ only grows, so
+    # the final set is {z > τ}; only rows that changed in the last step are recomputed.
+    tau = _row_tau(rows, z, n_rows)
+    work_rows, work_z = rows, z
+    while True:
+        keep = work_z > tau.index_select(0, work_rows)
+        dropped = (~keep).nonzero().squeeze(1)
+        if dropped.numel() == 0:
+            break
+        changed = torch.zeros(n_rows, dtype=torch.bool, device=z.device)
+        changed.index_fill_(0, work_rows.index_select(0, dropped), True)
+        keep = (keep & changed.index_select(0, work_rows)).nonzero().squeeze(1)
+        work_rows, work_z = work_rows.index_select(0, keep), work_z.index_select(0, keep)
+        tau = torch.maximum(tau, _row_tau(work_rows, work_z, n_rows))
+    keep = (z > tau.index_select(0, rows)).nonzero().squeeze(1)
+    rows, flat = rows.index_select(0, keep), flat.index_select(0, keep)
+    # certified: every key left out is <= excl <= τ (so outside the support), and the row has entries
+    bad = ~(tau >= excl) | (torch.bincount(rows, minlength=n_rows) == 0)
+    if bool(bad.any()):
+        keep = (~bad.index_select(0, rows)).nonzero().squeeze(1)
+        rows, flat = rows.index_select(0, keep), flat.index_select(0, keep)
+    return rows, flat, m.view(-1), bad.nonzero().squeeze(1)
+
+
+def _solve_rows(scores: torch.Tensor, n_keys: int, topk: int) -> SparseRows:
+    """Exact row-wise sparsemax of R×P' scores whose columns >= n_keys are padding (-inf)."""
+    n_rows, width = scores.shape
+    if topk >= n_keys:  # the official full-sort path
+        return _sparse_from_groups(_solve_window(scores[:, :n_keys], topk, torch.arange(n_rows, device=scores.device)))
+    with torch.no_grad():
+        rows, flat, m, unsolved = _fast_support(scores.detach())
+    # weights from the support, differentiable in the scores: z = s − max, τ = (Σ z − 1)/K, w = z − τ
+    z = scores.reshape(-1).index_select(0, flat) - m.index_select(0, rows)
+    sparse = SparseRows(rows, flat - rows * width, z - _row_tau(rows, z, n_rows).index_select(0, rows))
+    if unsolved.numel() == 0:
+        return sparse
+    rest = _sparse_from_groups(_solve_window(scores[unsolved, :n_keys], topk, unsolved))
+    rows, cols, weights = (torch.cat(pair) for pair in zip(sparse, rest))
+    order = rows.argsort(stable=True)
+    return SparseRows(rows[order], cols[order], weights[order])
+
+
+def _padded_width(n_keys: int) -> int:
+    """Columns of a padded score block: n_keys rounded up to a multiple of KEY_ALIGN."""
+    return -(-n_keys // KEY_ALIGN) * KEY_ALIGN
+
+
+def sparsemax_rows(scores: torch.Tensor, topk: int) -> SparseRows:
+    """Exact row-wise sparsemax of R×P ``scores`` in sparse form (see :class:`SparseRows`).
+
+    ``topk`` >= P runs the official full-sort solver; otherwise the fast path, with the official top-k
+    solver for rows it cannot certify. The result does not depend on ``topk``.
+    """
+    n_keys = scores.shape[-1]
+    width = _padded_width(n_keys)
+    if width > n_keys and topk < n_keys:
+        scores = F.pad(scores, (0, width - n_keys), value=float("-inf"))
+    return _solve_rows(scores, n_keys, topk)
+
+
+def _aggregate(sparse: SparseRows, n_rows: int, value: torch.Tensor, rows_per_image: int) -> torch.Tensor:
+    """out[r] = Σ_i weights[i] · value[r // rows_per_image, cols[i]] over row r's entries: n_rows×C."""
     n, n_keys, channels = value.shape
-    if weights.shape[1] * DENSE_RATIO <= n_keys:
-        flat = idx + image[:, None] * n_keys
-        return F.embedding_bag(flat, value.reshape(n * n_keys, channels), per_sample_weights=weights, mode="sum")
-    dense = weights.new_zeros(weights.shape[0], n_keys).scatter(1, idx, weights)
-    if n == 1:
-        return dense @ value[0]
-    out = weights.new_zeros(weights.shape[0], channels)
-    for b in torch.unique(image).tolist():
-        sel = (image == b).nonzero().squeeze(1)
-        out = out.index_put((sel,), dense[sel] @ value[b])
-    return out
+    counts = torch.bincount(sparse.rows, minlength=n_rows)
+    keys = sparse.cols
+    if n > 1:
+        keys = keys + torch.div(sparse.rows, rows_per_image, rounding_mode="floor") * n_keys
+    return F.embedding_bag(keys, value.reshape(n * n_keys, channels), counts.cumsum(0) - counts,
+                           mode="sum", per_sample_weights=sparse.weights)
 
 
 def auto_chunk_size(batch: int, positions: int) -> int:
-    """Query rows per chunk so that one chunk's scores hold about :data:`AUTO_CHUNK_ELEMENTS` numbers."""
-    return max(1, min(positions, AUTO_CHUNK_ELEMENTS // max(1, batch * positions)))
+    """Query rows per chunk: :data:`AUTO_CHUNK_ROWS`, fewer if the scores would exceed
+    :data:`AUTO_CHUNK_ELEMENTS` numbers."""
+    budget = AUTO_CHUNK_ELEMENTS // max(1, batch * _padded_width(positions))
+    return max(1, min(positions, AUTO_CHUNK_ROWS, budget))
 
 
 def sparsemax_attention(
@@ -180,6 +326,7 @@ def sparsemax_attention(
     query N×P×Cq, key N×Cq×P, value N×P×C -> N×P×C, where out[n, i] = Σ_j A[n, i, j]·value[n, j] and
     A[n, i] = sparsemax_j(query[n, i]·key[n, :, j]). Never holds more than ``chunk_size`` rows of scores
     (automatic when ``None``); each chunk attends to all P keys, so chunking does not change the result.
+    Without autograd the score blocks reuse one buffer (fresh large allocations cost page faults).
     """
     n, positions, _ = query.shape
     if topk < 1:
@@ -187,21 +334,25 @@ def sparsemax_attention(
     step = chunk_size if chunk_size is not None else auto_chunk_size(n, positions)
     if step < 1:
         raise ConfigError(f"hspan: chunk_size must be >= 1, got {step}")
+    width = _padded_width(positions)
+    if width > positions:  # zero key columns; their scores are overwritten with -inf below
+        key = F.pad(key, (0, width - positions))
     value = value.contiguous()
+    tracked = torch.is_grad_enabled() and (query.requires_grad or key.requires_grad)
+    buffer = None if tracked else query.new_empty(n * min(step, positions) * width)
     chunks = []
     for start in range(0, positions, step):
         q = query[:, start:start + step]
         m = q.shape[1]
-        scores = torch.bmm(q, key).reshape(n * m, positions)
-        image = torch.arange(n, device=query.device).repeat_interleave(m)
-        groups = sparsemax_rows(scores, topk)
-        if len(groups) == 1:  # one group holding every row in order
-            out = _aggregate(groups[0][1], groups[0][2], image, value)
+        if buffer is None:
+            scores = torch.bmm(q, key)
         else:
-            out = scores.new_zeros(n * m, value.shape[-1])
-            for rows, weights, idx in groups:
-                out = out.index_put((rows,), _aggregate(weights, idx, image[rows], value))
-        chunks.append(out.reshape(n, m, -1))
+            scores = torch.bmm(q, key, out=buffer[: n * m * width].view(n, m, width))
+        scores = scores.view(n * m, width)
+        if width > positions:
+            scores[:, positions:] = float("-inf")
+        sparse = _solve_rows(scores, positions, topk)
+        chunks.append(_aggregate(sparse, n * m, value, m).view(n, m, -1))
     return torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]
 
 

@@ -10,8 +10,16 @@ import pytest
 import torch
 
 from attnsr.errors import CheckpointError
-from attnsr.models import create, from_official
-from attnsr.models.hspan import HSPAN, HSPANConfig, detect, forward_chop, sparsemax_attention, sparsemax_rows
+from attnsr.models import create, from_official, hspan
+from attnsr.models.hspan import (
+    HSPAN,
+    HSPANConfig,
+    SparseRows,
+    detect,
+    forward_chop,
+    sparsemax_attention,
+    sparsemax_rows,
+)
 from conformance import load_vector
 
 TOL = 1e-5
@@ -86,22 +94,72 @@ def _sparsemax_bisection(scores: torch.Tensor) -> torch.Tensor:
     return (z - (lo + hi) / 2).clamp(min=0)
 
 
-def _dense(groups: list, shape: tuple[int, int]) -> torch.Tensor:
+def _dense(sparse: SparseRows, shape: tuple[int, int]) -> torch.Tensor:
+    """Dense float64 matrix of a sparse result, after checking its form: sorted rows, no repeated key."""
+    rows, cols = sparse.rows, sparse.cols
+    assert bool((rows[1:] >= rows[:-1]).all())
+    assert torch.unique(rows * shape[1] + cols).numel() == rows.numel()
     out = torch.zeros(shape, dtype=torch.float64)
-    for rows, weights, idx in groups:
-        out[rows[:, None], idx] = weights.double()
+    out[rows, cols] = sparse.weights.double()
     return out
 
 
 @pytest.mark.parametrize("spread", [0.2, 3.0, 40.0])
 @pytest.mark.parametrize("topk", [2, 16, 1000])
 def test_sparsemax_rows_is_exact(spread: float, topk: int) -> None:
+    """P = 300 (padded to 320 by the fast path); topk 1000 >= P runs the official full-sort solver."""
     g = torch.Generator().manual_seed(int(spread * 10) + topk)
     scores = torch.randn(37, 300, generator=g) * spread
-    dense = _dense(sparsemax_rows(scores, topk), tuple(scores.shape))
+    sparse = sparsemax_rows(scores, topk)
+    assert bool((sparse.weights > 0).all())
+    dense = _dense(sparse, tuple(scores.shape))
     truth = _sparsemax_bisection(scores)
     assert (dense - truth).abs().max().item() < 1e-5
     assert torch.allclose(dense.sum(-1), torch.ones(37, dtype=torch.float64), atol=1e-5)
+    # same support as the independent solver, up to keys whose weight is a rounding error either way
+    differ = (dense > 0) != (truth > 0)
+    assert bool((truth[differ] < 1e-6).all() and (dense[differ] < 1e-6).all())
+
+
+@pytest.mark.parametrize("spread", [0.005, 0.5, 40.0])
+def test_fast_path_rounds_like_the_official_solver(spread: float) -> None:
+    """τ from the support (float64 sum, one rounding) equals the official sorted-cumsum τ: the fast path
+    (topk < P) and the official full-sort solver (topk >= P) give bit-identical weights, wide supports
+    (spread 0.005: hundreds of keys) included."""
+    g = torch.Generator().manual_seed(2)
+    scores = torch.randn(64, 700, generator=g) * spread
+    fast, official = (_dense(sparsemax_rows(scores, topk), (64, 700)) for topk in (16, 10_000))
+    assert torch.equal(fast, official)
+    assert (fast > 0).sum(-1).min() > 100 or spread > 0.005
+
+
+@pytest.mark.parametrize("n_keys", [1, 2, 63, 64, 65, 129])
+def test_sparsemax_rows_small_and_unaligned_widths(n_keys: int) -> None:
+    g = torch.Generator().manual_seed(n_keys)
+    scores = torch.randn(9, n_keys, generator=g) * 2
+    truth = _sparsemax_bisection(scores)
+    for topk in (1, 4, 10_000):
+        assert (_dense(sparsemax_rows(scores, topk), (9, n_keys)) - truth).abs().max().item() < 1e-5
+
+
+def test_sparsemax_rows_with_ties() -> None:
+    """Scores on a coarse grid: many keys tie with the row maximum and at the threshold itself."""
+    g = torch.Generator().manual_seed(3)
+    scores = torch.randint(0, 8, (40, 500), generator=g).float() * 0.125
+    scores[:5] = 0.5  # constant rows: every key in the support, weight 1/P each
+    dense = _dense(sparsemax_rows(scores, 16), tuple(scores.shape))
+    assert (dense - _sparsemax_bisection(scores)).abs().max().item() < 1e-6
+    assert torch.allclose(dense[:5], torch.full((5, 500), 1 / 500, dtype=torch.float64))
+
+
+def test_uncertified_rows_go_to_the_official_solver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A negative slack makes the fast path's bounds exclude support members; the check on τ must catch
+    every such row and hand it to the official solver, so the result stays exact."""
+    g = torch.Generator().manual_seed(11)
+    scores = torch.randn(30, 400, generator=g) * 0.5
+    truth = _sparsemax_bisection(scores)
+    monkeypatch.setattr(hspan, "SLACK", -0.002)  # most rows fail the check, a few pass: both mixed
+    assert (_dense(sparsemax_rows(scores, 8), (30, 400)) - truth).abs().max().item() < 1e-5
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

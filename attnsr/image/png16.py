@@ -90,8 +90,8 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
 
-def encode(pixels: np.ndarray) -> bytes:
-    """Encode (H, W) or (H, W, C) uint16 (C = 1, 2, 3, 4) as a 16-bit PNG (filter 0, zlib level 6)."""
+def encode(pixels: np.ndarray, level: int = 6) -> bytes:
+    """Encode (H, W) or (H, W, C) uint16 (C = 1, 2, 3, 4) as a 16-bit PNG (filter 0, zlib ``level``)."""
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     h, w, c = pixels.shape
@@ -99,4 +99,4 @@ def encode(pixels: np.ndarray) -> bytes:
     rows = np.ascontiguousarray(pixels.astype(">u2")).view(np.uint8).reshape(h, w * c * 2)
     raw = np.concatenate([np.zeros((h, 1), dtype=np.uint8), rows], axis=1).tobytes()
     ihdr = struct.pack(">IIBBBBB", w, h, 16, ctype, 0, 0, 0)
-    return SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(raw, 6)) + _chunk(b"IEND", b"")
+    return SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(raw, level)) + _chunk(b"IEND", b"")

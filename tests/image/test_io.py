@@ -11,7 +11,7 @@ from PIL import Image
 
 from attnsr.errors import ImageError
 from attnsr.image import png16
-from attnsr.image.io import from_uint8, load_image, read_rgb, save_image, to_uint8
+from attnsr.image.io import from_uint8, load_image, read_rgb, save_array, save_image, to_uint8
 
 
 def _rgb8(h: int = 9, w: int = 7, c: int = 3) -> np.ndarray:
@@ -43,6 +43,27 @@ def test_jpeg_and_webp_quality(tmp_path):
         hi = save_image(tmp_path / f"hi{suffix}", from_uint8(a), quality=95)
         assert lo.stat().st_size < hi.stat().st_size
         assert read_rgb(hi).shape == (3, 64, 64)
+
+
+def test_png_compression_levels_are_lossless_and_trade_size(tmp_path):
+    y, x = np.mgrid[0:96, 0:128]
+    smooth8 = np.stack([x * 2, y * 2, (x + y) % 256], -1).astype(np.uint8)
+    smooth16 = smooth8.astype(np.uint16) * 257 + 3
+    for a in (smooth8, smooth16):
+        sizes = []
+        for level in (0, 1, 9):
+            path = save_array(tmp_path / f"l{level}_{a.dtype}.png", a, png_compression=level)
+            sizes.append(path.stat().st_size)
+            img = load_image(path)
+            scale = 255 if a.dtype == np.uint8 else 65535
+            np.testing.assert_array_equal(np.rint(img.rgb.double().numpy().transpose(1, 2, 0) * scale), a)
+        assert sizes[0] > sizes[1] > sizes[2]  # stored > fast > best
+
+
+def test_png_compression_out_of_range_names_the_file(tmp_path):
+    with pytest.raises(ImageError, match="out.png.*0-9"):
+        save_array(tmp_path / "out.png", _rgb8(), png_compression=10)
+    assert not (tmp_path / "out.png").exists()
 
 
 def test_16bit_rgb_and_rgba_round_trip(tmp_path):

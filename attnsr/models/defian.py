@@ -94,6 +94,10 @@ def hessian_max_eigenvalue(fxx: torch.Tensor, fyy: torch.Tensor, fxy: torch.Tens
     The square root gets a zero gradient where its argument is exactly 0 (plain sqrt gives inf·0 = NaN
     there); forward values equal the official ``(...) ** 0.5``.
     """
+    if not torch.is_grad_enabled():  # same values (disc >= 0), three passes fewer, no masks
+        diff = fxx - fyy
+        root = torch.addcmul(diff * diff, fxy, fxy, value=4.0).sqrt_()
+        return (fxx + fyy).add_(root).mul_(0.5)
     disc = (fxx - fyy) ** 2 + 4 * fxy**2
     positive = disc > 0
     root = torch.where(positive, torch.where(positive, disc, torch.ones_like(disc)).sqrt(), torch.zeros_like(disc))
@@ -153,6 +157,11 @@ class DiEnDec(nn.Module):
         return self.gate(self.decoder(self.encoder(x)))
 
 
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
+        and not x.is_contiguous() else torch.contiguous_format
+
+
 def channel_stats(x: torch.Tensor, eps: float = DAC_EPS) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample, per-channel spatial mean and sqrt(unbiased variance + eps) of N×C×H×W, each N×C×1×1.
 
@@ -187,8 +196,15 @@ class DAC(nn.Module):
 
     def forward(self, observed: torch.Tensor, referred: torch.Tensor) -> torch.Tensor:
         ref_mean, ref_std = channel_stats(referred)
-        obs_mean, obs_std = channel_stats(observed)
-        return (observed - obs_mean) / obs_std * self.std(ref_std) + self.mean(ref_mean)
+        obs_mean, obs_std = channel_stats(observed)  # of the 1-channel map itself: the C copies are equal
+        standard = (observed - obs_mean) / obs_std
+        scale, shift = self.std(ref_std), self.mean(ref_mean)
+        if torch.is_grad_enabled():
+            return standard * scale + shift
+        # one fused pass, written in referred's layout (a broadcast result would default to NCHW)
+        out = torch.empty(torch.broadcast_shapes(standard.shape, referred.shape), dtype=referred.dtype,
+                          device=referred.device, memory_format=_layout(referred))
+        return torch.addcmul(shift, standard, scale, out=out)
 
 
 class DeFiAM(nn.Module):
@@ -222,11 +238,11 @@ class DeFiAM(nn.Module):
         v = self.coder(torch.cat(hessians, dim=1))
         # Official: the 1-channel map is broadcast to C channels (no learned expansion), and DAC takes its
         # reference statistics from the module input x, not from r.
-        a = torch.sigmoid(self.dac[0](v.expand(-1, r.shape[1], -1, -1), x))
+        a = torch.sigmoid_(self.dac[0](v, x))
         if maps is not None:
             maps.update({f"hessian{k}": h for k, h in zip(self.KERNELS, hessians)})
             maps.update(diendec=v, attention=a)
-        return r * a + x
+        return torch.addcmul(x, r, a)
 
 
 def upscale_block(scale: int, channels: int) -> nn.Sequential:

@@ -217,6 +217,40 @@ def test_eigenvalue_gradient_is_finite_where_discriminant_vanishes() -> None:
     assert torch.isfinite(f.grad).all()
 
 
+def test_eigenvalue_inference_path_equals_training_path() -> None:
+    """Without autograd a shorter formula runs (no masks, fused passes); it must give the same values,
+    including where the discriminant is exactly zero."""
+    g = torch.Generator().manual_seed(4)
+    fxx, fyy, fxy = (torch.randn(2, 5, 7, 9, generator=g) for _ in range(3))
+    fyy[0, 0], fxy[0, 0] = fxx[0, 0], 0.0  # disc = 0 on a whole plane
+    with torch.enable_grad():
+        slow = hessian_max_eigenvalue(fxx, fyy, fxy)
+    with torch.no_grad():
+        fast = hessian_max_eigenvalue(fxx, fyy, fxy)
+    torch.testing.assert_close(fast, slow, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(fast[0, 0], fxx[0, 0])
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_network_inference_path_equals_training_path(channels_last: bool) -> None:
+    """The inference-only fused DAC/eigenvalue passes equal the autograd path, in either memory format,
+    and keep the input's layout (a channels_last result stays channels_last)."""
+    torch.manual_seed(0)
+    net = DeFiAN(DeFiANConfig(n_channels=16, n_blocks=1, n_modules=2, scale=2)).eval()
+    x = torch.rand(1, 3, 15, 12)
+    if channels_last:
+        net, x = net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    with torch.enable_grad():
+        train_path = net(x)
+    with torch.inference_mode():
+        infer_path = net(x)
+    torch.testing.assert_close(infer_path, train_path, rtol=1e-5, atol=1e-6)
+    if channels_last:
+        feats = torch.rand(1, 16, 15, 12).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            assert net.body[0](feats).is_contiguous(memory_format=torch.channels_last)
+
+
 def test_channel_stats_use_unbiased_variance_plus_eps() -> None:
     x = torch.tensor([1.0, 2.0, 4.0, 5.0]).view(1, 1, 2, 2)  # mean 3, unbiased variance 10/3
     mean, std = channel_stats(x)

@@ -41,6 +41,8 @@ def add_engine_arguments(p: argparse.ArgumentParser, *, model_help: str | None =
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, faster runs)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="NHWC memory format (default: chosen per device and network)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch (default 0: torch's choice, one per core)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -105,10 +107,16 @@ def parse_tile(text: str) -> int | None:
 
 def build_upscaler(args: argparse.Namespace, scale: int | None):  # -> (Upscaler, Resolved)
     """The engine configured from the shared command-line options."""
+    import torch
+
     from attnsr.infer.engine import Upscaler
     from attnsr.infer.resolve import resolve_model
     from attnsr.models import get_entry
 
+    if args.threads < 0:
+        raise ConfigError(f"--threads: expected 0 (automatic) or a positive count, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     resolved = resolve_model(args.model, args.weights, scale, chop=args.chop)
     chop = None
     if args.chop:

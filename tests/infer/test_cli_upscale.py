@@ -97,3 +97,27 @@ def test_without_output_writes_beside_the_input(tmp_path: Path) -> None:
     assert load_image(tmp_path / "photo_x2.png").rgb.shape == (3, 16, 12)
     assert main(["upscale", str(src), "--model", "bicubic", "--quiet"]) == 1  # exists: not overwritten
     assert main(["upscale", str(tmp_path), "--model", "bicubic"]) == 2  # a folder needs -o
+
+
+def test_threads_and_png_compression_options(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import torch
+
+    src = _png(tmp_path / "a.png", (12, 10, 3))
+    before = torch.get_num_threads()
+    try:
+        outs = []
+        for level in ("0", "9"):
+            target = tmp_path / f"l{level}.png"
+            assert main(["upscale", str(src), "-o", str(target), "--model", "bicubic", "--threads", "1",
+                         "--png-compression", level, "--quiet"]) == 0
+            outs.append(target)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    a, b = (np.asarray(Image.open(p)) for p in outs)
+    assert np.array_equal(a, b) and outs[0].stat().st_size > outs[1].stat().st_size  # lossless either way
+    capsys.readouterr()
+    assert main(["upscale", str(src), "-o", str(tmp_path / "x.png"), "--model", "bicubic", "--threads", "-2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--threads" in err
+    assert not (tmp_path / "x.png").exists()

@@ -31,21 +31,11 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from upscale_memory import make_photo  # noqa: E402
+from infer import paired_best_times
+from upscale_memory import make_photo
 
-from attnsr.infer.engine import Upscaler  # noqa: E402
-from attnsr.infer.resolve import resolve_model  # noqa: E402
-
-
-def best_of(fns: dict, repeat: int) -> dict[str, float]:
-    """Best wall time of each zero-argument function over ``repeat`` alternating rounds."""
-    best = {k: float("inf") for k in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return best
+from attnsr.infer.engine import Upscaler
+from attnsr.infer.resolve import resolve_model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     for tile in (int(t) for t in args.tiles.split(",") if t.strip()):
         tiled = Upscaler(resolved.model, scale=args.scale, device="cpu", tile=tile)
         fns[f"engine_tile{tile}"] = lambda e=tiled: e.upscale_array(photo)
-    engine.upscale_array(photo[:64, :64])  # warm-up (first-call allocations)
-    times = best_of(fns, args.repeat)
+    times = paired_best_times(fns, args.repeat)
 
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "photo.png"

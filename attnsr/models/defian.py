@@ -85,7 +85,7 @@ class RCABBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         res = self.block(x)
-        return x + res * self.calayer(res.mean(dim=(2, 3), keepdim=True))
+        return torch.addcmul(x, res, self.calayer(res.mean(dim=(2, 3), keepdim=True)))  # x + res·a, one pass
 
 
 def hessian_max_eigenvalue(fxx: torch.Tensor, fyy: torch.Tensor, fxy: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import torch
+import yaml
 
 from attnsr.image.io import read_rgb
 from attnsr.models import load_model, save_model
@@ -63,12 +64,14 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model(ckpt / f"{args.weights}.safetensors")
         iteration = int(ckpt.name.split("_")[1])
         seconds = training_seconds(run)
+        init = yaml.safe_load((ckpt / "config.yaml").read_text()).get("model", {}).get("pretrained") or ""
         target = MODELS / f"{args.name}_x{scale}.safetensors"
         save_model(model, target, extra={
             "name": f"{args.name}_x{scale}", "iterations": str(iteration),
             "weights": "EMA (decay 0.999)" if args.weights == "ema" else "generator (last iteration)",
             "recipe": f"configs/bundled/{args.name}_x{scale}.yaml", "data": "T91 (91 training images)",
             "train_wall_seconds": f"{seconds:.0f}", "machine": "2-core CPU, 1 torch thread per run",
+            "initialised_from": Path(init).name if init else "random (seed in the recipe)",
         })
         references[f"{args.name}_x{scale}"] = {"iterations": iteration, **reference_output(load_model(target))}
         print(f"{target.relative_to(REPO)}: x{scale}, iteration {iteration}, {seconds / 3600:.2f} h of training, "

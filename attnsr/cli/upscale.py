@@ -109,7 +109,7 @@ def build_upscaler(args: argparse.Namespace, scale: int | None):  # -> (Upscaler
     """The engine configured from the shared command-line options."""
     import torch
 
-    from attnsr.infer.engine import Upscaler
+    from attnsr.infer.engine import Upscaler, keep_freed_memory
     from attnsr.infer.resolve import resolve_model
     from attnsr.models import get_entry
 
@@ -117,6 +117,8 @@ def build_upscaler(args: argparse.Namespace, scale: int | None):  # -> (Upscaler
         raise ConfigError(f"--threads: expected 0 (automatic) or a positive count, got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if str(args.device).startswith(("auto", "cpu")):
+        keep_freed_memory()
     resolved = resolve_model(args.model, args.weights, scale, chop=args.chop)
     chop = None
     if args.chop:

@@ -27,6 +27,31 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 CPU_CHANNELS_LAST = True
 
 
+#: glibc mallopt parameters (malloc.h) and the values :func:`keep_freed_memory` sets
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+KEEP_FREED_BYTES = 512 << 20
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc keep freed activation buffers for reuse instead of unmapping them (process-wide).
+
+    Each tile allocates and frees tens of MB of activations; by default glibc serves such blocks with
+    fresh mmaps, so every tile pays page faults again (1000×1000 ×2 on 2 cores: 5.0 s of kernel time,
+    0.8 s with this; docs/benchmarks.md). Blocks up to :data:`KEEP_FREED_BYTES` then come from the heap and
+    up to that much free memory is kept. Called by the command-line tools, not on import. Returns False
+    (and changes nothing) where the C library is not glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, KEEP_FREED_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, KEEP_FREED_BYTES))
+
+
 def pick_device(name: str = "auto") -> torch.device:
     """``auto`` -> CUDA when available, else CPU; otherwise the named device."""
     if name == "auto":
@@ -90,11 +115,10 @@ class EngineOptions:
     memory_fraction: float = 0.25
     #: cap of the activation budget on CPU: bigger tiles are not faster there, only hungrier
     cpu_budget_bytes: int = 1 << 30
-    #: largest automatic LR tile on CPU. 1000x1000 x2, 2 threads, with the bundled model of session 2
-    #: (32-feature DFSA/MMCA): whole image 17.1 s, 512-px tiles 18.4 s, 400 17.9 s, 192 25.4 s (the
-    #: overlap costs more than cache locality saves); session 1's DeFiAN preferred 192. 512 keeps the
-    #: activation memory bounded at a ~7% time cost.
-    cpu_max_tile: int = 512
+    #: largest automatic LR tile on CPU. 1000x1000 x2, 2 threads, session 3's default model (6-block
+    #: 32-feature DFSA/MMCA): 256-px tiles 7.5 s, 384 6.6 s, 512 9.4 s (a 32-channel 384-px window's
+    #: activations, 19 MB, still fit the 32 MB L3 cache; 512's do not). benchmarks/upscale_speed.py.
+    cpu_max_tile: int = 384
     live_activations: float = 8.0
 
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from attnsr.image.dihedral import dihedral, dihedral_inverse
-from attnsr.infer.engine import Upscaler
+from attnsr.infer.engine import EngineOptions, Upscaler, keep_freed_memory
 from attnsr.infer.tiling import plan_axis, self_ensemble, tiled_forward
 
 
@@ -105,6 +105,15 @@ def test_fp16_on_cpu_is_refused() -> None:
 
 def test_automatic_tile_on_cpu_is_capped() -> None:
     up = Upscaler(TinySR(2), device="cpu", fold=False)
-    assert up.tile_size(1000, 1000) == 512
-    assert up.tile_size(3000, 4000) == 512
+    cap = EngineOptions().cpu_max_tile
+    assert up.tile_size(1000, 1000) == cap
+    assert up.tile_size(3000, 4000) == cap
+    assert Upscaler(TinySR(2), device="cpu", fold=False, cpu_max_tile=200).tile_size(3000, 4000) == 200
     assert up.tile_size(100, 150) == 150  # small images run whole
+
+
+def test_keep_freed_memory_on_glibc() -> None:
+    """The allocator tuning the CLI applies takes effect exactly where the C library is glibc."""
+    import platform
+
+    assert keep_freed_memory() is (platform.libc_ver()[0] == "glibc")

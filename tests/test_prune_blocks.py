@@ -23,8 +23,8 @@ def _script():
 @pytest.mark.parametrize("groups, blocks", [(3, 2), (2, 3), (3, 4)])
 def test_pruned_model_equals_source_with_dropped_blocks_silenced(tmp_path: Path, groups: int, blocks: int) -> None:
     torch.manual_seed(0)
-    opts = dict(n_feats=8, n_resgroups=3, n_resblocks=4, reduction=2, hpf_placement="none")
-    source = create("dfsa", scale=2, **opts).eval()
+    source = create("dfsa", scale=2, n_feats=8, n_resgroups=3, n_resblocks=4, reduction=2,
+                    hpf_placement="none").eval()
     with torch.no_grad():  # non-trivial weights everywhere, so a wrong key mapping changes the output
         for p in source.parameters():
             p.add_(torch.randn_like(p) * 0.05)

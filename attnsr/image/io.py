@@ -26,8 +26,6 @@ from attnsr.errors import ImageError
 from attnsr.image import png16
 
 DEFAULT_MAX_PIXELS = 200_000_000
-#: zlib level of PNG output unless the caller says (Pillow's and libpng's usual default)
-PNG_DEFAULT_LEVEL = 6
 #: file suffix -> Pillow format name for writing
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
                  ".tif": "TIFF", ".tiff": "TIFF"}
@@ -218,9 +216,8 @@ def _write_atomic(path: Path, fmt: str, encoded: bytes | Image.Image, quality: i
             if isinstance(encoded, bytes):
                 fh.write(encoded)
             else:
-                options = {"quality": int(quality)} if fmt in ("JPEG", "WEBP") else {}
-                if fmt == "PNG":
-                    options = {"compress_level": png_level}
+                options = {"JPEG": {"quality": int(quality)}, "WEBP": {"quality": int(quality)},
+                           "PNG": {"compress_level": png_level}}.get(fmt, {})
                 encoded.save(fh, format=fmt, **options)
     except (OSError, ValueError) as exc:
         raise ImageError(f"{path}: cannot write image ({exc})") from None
@@ -228,7 +225,7 @@ def _write_atomic(path: Path, fmt: str, encoded: bytes | Image.Image, quality: i
 
 
 def save_array(path: str | os.PathLike, array: np.ndarray, *, quality: int = 95,
-               png_compression: int = PNG_DEFAULT_LEVEL) -> Path:
+               png_compression: int = png16.DEFAULT_LEVEL) -> Path:
     """Write integer samples as they are (the engine's output): uint8 or uint16 (PNG only), shaped
     (H, W), (H, W, 2) gray+alpha, (H, W, 3) or (H, W, 4). Atomic like :func:`save_image`.
 

@@ -15,6 +15,8 @@ import zlib
 import numpy as np
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: zlib level when the caller gives none (Pillow's and libpng's usual default)
+DEFAULT_LEVEL = 6
 _CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type -> samples per pixel
 
 
@@ -90,7 +92,7 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
 
-def encode(pixels: np.ndarray, level: int = 6) -> bytes:
+def encode(pixels: np.ndarray, level: int = DEFAULT_LEVEL) -> bytes:
     """Encode (H, W) or (H, W, C) uint16 (C = 1, 2, 3, 4) as a 16-bit PNG (filter 0, zlib ``level``)."""
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]

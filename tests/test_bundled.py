@@ -48,3 +48,22 @@ def test_bundled_model_beats_bicubic_on_the_sample(scale: int) -> None:
         sr = model(lr)[0]
     bicubic = imresize(lr, float(scale))[0]
     assert psnr(sr, hr, crop_border=scale) > psnr(bicubic, hr, crop_border=scale) + 0.3
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_shipped_model_matches_its_recipe(scale: int) -> None:
+    """The recipe each shipped file names builds that architecture and starts from the file it records."""
+    from attnsr.models.checkpoint import read_checkpoint
+    from attnsr.models.registry import create
+    from attnsr.train import load_config
+
+    path = bundled_models()[(DEFAULT_BUNDLED, scale)]
+    tensors, meta = read_checkpoint(path)
+    recipe = REPO / meta["recipe"]
+    assert recipe.is_file(), f"{path.name} names a missing recipe {meta['recipe']}"
+    cfg = load_config(recipe)
+    assert cfg.name == path.stem and cfg.model.scale == scale and cfg.model.name == meta["arch"]
+    built = create(cfg.model.name, scale=scale, **dict(cfg.model.options)).state_dict()
+    assert {k: tuple(v.shape) for k, v in built.items()} == {k: tuple(v.shape) for k, v in tensors.items()}
+    assert Path(cfg.model.pretrained).name == meta["initialised_from"]
+    assert int(meta["iterations"]) == cfg.iterations

@@ -53,7 +53,7 @@ def test_bundled_model_beats_bicubic_on_the_sample(scale: int) -> None:
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_shipped_model_matches_its_recipe(scale: int) -> None:
     """The recipe each shipped file names builds that architecture and starts from the file it records."""
-    from attnsr.models.checkpoint import read_checkpoint
+    from attnsr.models.checkpoint import check_keys, read_checkpoint
     from attnsr.models.registry import create
     from attnsr.train import load_config
 
@@ -64,6 +64,6 @@ def test_shipped_model_matches_its_recipe(scale: int) -> None:
     cfg = load_config(recipe)
     assert cfg.name == path.stem and cfg.model.scale == scale and cfg.model.name == meta["arch"]
     built = create(cfg.model.name, scale=scale, **dict(cfg.model.options)).state_dict()
-    assert {k: tuple(v.shape) for k, v in built.items()} == {k: tuple(v.shape) for k, v in tensors.items()}
+    check_keys(built, tensors, where=f"{path.name} against {meta['recipe']}")  # same keys, same shapes
     assert Path(cfg.model.pretrained).name == meta["initialised_from"]
     assert int(meta["iterations"]) == cfg.iterations

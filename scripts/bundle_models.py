@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -16,6 +17,7 @@ import yaml
 
 from attnsr.image.io import read_rgb
 from attnsr.models import load_model, save_model
+from attnsr.models.checkpoint import read_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "attnsr" / "assets" / "models"
@@ -34,7 +36,7 @@ def training_seconds(run: Path) -> float:
     total, last = 0.0, 0
     for line in (run / "train_log.jsonl").read_text().splitlines():
         rec = json.loads(line)
-        if "it_s" in rec and rec["it_s"]:
+        if rec.get("it_s"):
             total += (rec["iteration"] - last) / rec["it_s"]
             last = rec["iteration"]
     return total
@@ -47,6 +49,21 @@ def reference_output(model: torch.nn.Module) -> dict[str, float | list[int]]:
         sr = model(lr)
     return {"shape": list(sr.shape), "mean": float(sr.mean()), "std": float(sr.std()),
             "corner": [float(v) for v in sr[0, :, 0, 0]]}
+
+
+def save_unless_same(model: torch.nn.Module, target: Path, *, extra: dict[str, str]) -> None:
+    """save_model, but leave ``target`` untouched when it already holds these tensors and metadata
+    (safetensors writes metadata in hash order, so re-saving the same model changes the file's bytes)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / target.name
+        save_model(model, fresh, extra=extra)
+        if target.is_file():
+            new_tensors, new_meta = read_checkpoint(fresh)
+            old_tensors, old_meta = read_checkpoint(target)
+            if new_meta == old_meta and new_tensors.keys() == old_tensors.keys() and all(
+                    torch.equal(new_tensors[k], old_tensors[k]) for k in new_tensors):
+                return
+    save_model(model, target, extra=extra)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = training_seconds(run)
         init = yaml.safe_load((ckpt / "config.yaml").read_text()).get("model", {}).get("pretrained") or ""
         target = MODELS / f"{args.name}_x{scale}.safetensors"
-        save_model(model, target, extra={
+        save_unless_same(model, target, extra={
             "name": f"{args.name}_x{scale}", "iterations": str(iteration),
             "weights": "EMA (decay 0.999)" if args.weights == "ema" else "generator (last iteration)",
             "recipe": f"configs/bundled/{args.name}_x{scale}.yaml", "data": "T91 (91 training images)",

@@ -43,3 +43,16 @@ def test_models_lists_every_generator_with_counts(capsys: pytest.CaptureFixture)
     out = capsys.readouterr().out
     for name, count in (("defian_s", "1,073,690"), ("hspan", "33,948,538"), ("fsanet", "28,687,727")):
         assert f"| {name} | generator | x3 | {count} |" in out
+
+
+def test_closed_stdout_pipe_ends_quietly() -> None:
+    """`attnsr assets list | head`: a reader that goes away ends the command without a traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "attnsr", "assets", "list"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # no reader: the first flush of stdout fails with EPIPE
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

@@ -28,7 +28,7 @@ def build_dataset(data, scale: int) -> Dataset:  # data: attnsr.train.config.Dat
     if data.kind == "hr_folder":
         if not data.hr_dir:
             raise ConfigError("data.hr_dir: required for data.kind hr_folder")
-        return HRFolderDataset(data.hr_dir, degradation=data.degradation, **common)
+        return HRFolderDataset(data.hr_dir, degradation=data.degradation, hr_rescale=data.hr_rescale, **common)
     if data.kind == "paired":
         if not data.hr_dir or not data.lr_dir:
             raise ConfigError("data.hr_dir and data.lr_dir: both required for data.kind paired")

@@ -127,19 +127,27 @@ class HRFolderDataset(_PatchDataset):
     LR_MARGIN = 3
 
     def __init__(self, hr_dir: str | os.PathLike[str], *, scale: int, lr_patch: int, degradation: str = "BI",
-                 augment: bool = True, cache: bool = False) -> None:
+                 augment: bool = True, cache: bool = False, hr_rescale: Sequence[float] = (1.0,)) -> None:
         self.files = list_images(hr_dir)
-        super().__init__(len(self.files), scale=scale, lr_patch=lr_patch, augment=augment, cache=cache)
+        #: (file index, factor) of each training image: every file at every ``hr_rescale`` factor, less
+        #: the downscaled copies too small for a patch (found from the file headers, without decoding).
+        self.items = _rescaled_items(self.files, tuple(hr_rescale), scale * lr_patch)
+        super().__init__(len(self.items), scale=scale, lr_patch=lr_patch, augment=augment, cache=cache)
         self.degradation = degradation
         self.whole_lr = cache and degradation in ("BI", "BD")
 
     def _describe(self, index: int) -> str:
-        return str(self.files[index])
+        i, factor = self.items[index]
+        return str(self.files[i]) + (f" (downscaled x{factor:g})" if factor != 1.0 else "")
 
     def _load(self, index: int) -> tuple[torch.Tensor, ...]:
         from attnsr.image.degrade import degrade
+        from attnsr.image.resize import imresize
 
-        hr = read_uint8(self.files[index])
+        i, factor = self.items[index]
+        hr = read_uint8(self.files[i])
+        if factor != 1.0:
+            hr = imresize(hr, factor)  # MATLAB bicubic with antialiasing, rounded to uint8 like MATLAB
         if not self.whole_lr:
             return (hr,)
         s = self.scale
@@ -163,6 +171,37 @@ class HRFolderDataset(_PatchDataset):
         lr = lr[:, top - t0:top - t0 + p, left - l0:left - l0 + p].to(torch.float32)
         hr_patch = to_float(hr[:, top * s:(top + p) * s, left * s:(left + p) * s])
         return dihedral(lr, k).contiguous(), dihedral(hr_patch, k).contiguous()
+
+
+def _rescaled_items(files: Sequence[Path], factors: tuple[float, ...], hr_patch: int) -> list[tuple[int, float]]:
+    """Every (file index, factor) pair whose downscaled image still holds an ``hr_patch`` square.
+
+    FSRCNN's augmentation: extra training images made by downscaling each HR image (e.g. by 0.9 to 0.6).
+    Factor 1 keeps every file (an unreadable or small one is reported and skipped when first used)."""
+    from PIL import Image
+
+    from attnsr.image.resize import output_shape
+
+    items: list[tuple[int, float]] = []
+    dropped = 0
+    for factor in factors:
+        for i, path in enumerate(files):
+            if factor != 1.0:
+                try:
+                    with Image.open(path) as im:
+                        w, h = im.size
+                except OSError:
+                    pass  # kept: reported by the loader like any unreadable image
+                else:
+                    (oh, ow), _ = output_shape((h, w), factor, None)
+                    if min(oh, ow) < hr_patch:
+                        dropped += 1
+                        continue
+            items.append((i, factor))
+    if dropped:
+        log.info("data.hr_rescale: %d downscaled copies are smaller than the %d-pixel HR patch and are not used; "
+                 "%d training images in all", dropped, hr_patch, len(items))
+    return items
 
 
 def _aligned_crop(lr: torch.Tensor, hr: torch.Tensor, s: int, p: int, where: tuple[int, int, int]) -> Item:

@@ -56,6 +56,9 @@ class DataConfig:
     num_workers: int = 2
     #: keep decoded images (uint8) in memory in each worker; right for small sets such as T91.
     cache: bool = False
+    #: ``hr_folder`` only: also train on each HR image downscaled by these factors (MATLAB bicubic), as
+    #: FSRCNN did with T91 (1.0, 0.9, 0.8, 0.7, 0.6); copies too small for a patch are left out.
+    hr_rescale: tuple[float, ...] = (1.0,)
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,11 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"iterations: must be >= 1, got {cfg.iterations}")
     if cfg.data.lr_patch < 1 or cfg.data.batch_size < 1:
         raise ConfigError("data.lr_patch and data.batch_size must be >= 1")
+    factors = cfg.data.hr_rescale
+    if not factors or any(not 0.0 < f <= 1.0 for f in factors) or len(set(factors)) != len(factors):
+        raise ConfigError(f"data.hr_rescale: needs distinct factors in (0, 1], got {list(factors)}")
+    if factors != (1.0,) and cfg.data.kind != "hr_folder":
+        raise ConfigError(f"data.hr_rescale: only for data.kind hr_folder, not {cfg.data.kind}")
     if cfg.save_every < 1 or cfg.log_every < 1 or cfg.val.every < 1:
         raise ConfigError("save_every, log_every and val.every must be >= 1")
     if cfg.keep_last < 1:

@@ -35,6 +35,10 @@ def test_unknown_keys_name_the_key(raw: dict, key: str) -> None:
     ({"optim": {"name": "sgd"}}, "optim.name"),
     ({"progress": "yes"}, "progress"),
     ({"gan": {"enabled": True}}, "gan.discriminator"),
+    ({"data": {"hr_rescale": [1.0, 1.5]}}, "data.hr_rescale"),
+    ({"data": {"hr_rescale": []}}, "data.hr_rescale"),
+    ({"data": {"hr_rescale": [0.8, 0.8]}}, "data.hr_rescale"),
+    ({"data": {"kind": "paired", "hr_rescale": [1.0, 0.9]}}, "data.hr_rescale"),
 ])
 def test_bad_values_name_the_key(raw: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

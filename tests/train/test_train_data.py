@@ -16,6 +16,7 @@ from attnsr.cli.main import main
 from attnsr.data import H5Dataset, HRFolderDataset, PairedFolderDataset, StreamBatchSampler
 from attnsr.image.degrade import degrade
 from attnsr.image.dihedral import dihedral
+from attnsr.image.resize import imresize
 
 
 def _images(folder: Path, count: int = 3, size: tuple[int, int] = (40, 36)) -> Path:
@@ -68,6 +69,33 @@ def test_hr_folder_patches_are_aligned_seeded_and_augmented(tmp_path: Path) -> N
         else:
             pytest.fail(f"seed {seed}: HR patch is not a dihedral transform of an aligned crop")
     assert found == set(range(8))
+
+
+def test_hr_rescale_adds_downscaled_copies_that_hold_a_patch(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = _images(tmp_path / "hr", count=2, size=(40, 36))
+    Image.fromarray(np.full((20, 22, 3), 7, np.uint8)).save(folder / "small.png")  # x0.5 is 10x11: too small
+    plain = HRFolderDataset(folder, scale=2, lr_patch=6, cache=True)
+    with caplog.at_level(logging.INFO, logger="attnsr.data"):
+        ds = HRFolderDataset(folder, scale=2, lr_patch=6, cache=True, hr_rescale=(1.0, 0.5))
+    assert ds.items == [(0, 1.0), (1, 1.0), (2, 1.0), (0, 0.5), (1, 0.5)]
+    assert "1 downscaled copies are smaller than the 12-pixel HR patch" in caplog.text
+    for i in range(3):  # factor 1 items are the plain dataset's, item for item
+        assert all(torch.equal(a, b) for a, b in zip(ds[(i, 99)], plain[(i, 99)]))
+    # a copy's HR patch is an aligned crop of the MATLAB-bicubic x0.5 image (20x18), not of the file
+    src = torch.from_numpy(np.array(Image.open(folder / "im1.png"))).permute(2, 0, 1)
+    half = imresize(src, 0.5).float() / 255
+    assert half.shape == (3, 18, 20)
+    found = 0
+    for seed in range(20):
+        lr, hr = HRFolderDataset(folder, scale=2, lr_patch=6, augment=False, cache=True, hr_rescale=(1.0, 0.5))[
+            (4, seed)]
+        hits = [(t, l) for t in range(0, 7, 2) for l in range(0, 9, 2) if torch.equal(half[:, t:t + 12, l:l + 12], hr)]
+        assert len(hits) == 1
+        t, l = hits[0]
+        assert torch.allclose(lr, degrade(half, 2, "BI", quantize=True)[:, t // 2:t // 2 + 6, l // 2:l // 2 + 6],
+                              atol=1e-6)
+        found += 1
+    assert found == 20 and "downscaled x0.5" in ds._describe(4)
 
 
 def test_corrupt_and_small_images_are_reported_and_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

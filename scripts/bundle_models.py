@@ -81,13 +81,18 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model(ckpt / f"{args.weights}.safetensors")
         iteration = int(ckpt.name.split("_")[1])
         seconds = training_seconds(run)
-        init = yaml.safe_load((ckpt / "config.yaml").read_text()).get("model", {}).get("pretrained") or ""
+        cfg = yaml.safe_load((ckpt / "config.yaml").read_text())
+        init = cfg.get("model", {}).get("pretrained") or ""
+        threads = int(cfg.get("threads") or 1)
+        rescale = [float(f) for f in cfg.get("data", {}).get("hr_rescale") or [1.0] if float(f) != 1.0]
         target = MODELS / f"{args.name}_x{scale}.safetensors"
         save_unless_same(model, target, extra={
             "name": f"{args.name}_x{scale}", "iterations": str(iteration),
             "weights": "EMA (decay 0.999)" if args.weights == "ema" else "generator (last iteration)",
-            "recipe": f"configs/bundled/{args.name}_x{scale}.yaml", "data": "T91 (91 training images)",
-            "train_wall_seconds": f"{seconds:.0f}", "machine": "2-core CPU, 1 torch thread per run",
+            "recipe": f"configs/bundled/{args.name}_x{scale}.yaml", "data": "T91 (91 training images)" + (
+                f" and their copies downscaled by {', '.join(f'{f:g}' for f in rescale)}" if rescale else ""),
+            "train_wall_seconds": f"{seconds:.0f}",
+            "machine": "2-core CPU, " + ("1 torch thread per run" if threads == 1 else f"{threads} torch threads"),
             "initialised_from": Path(init).name if init else "random (seed in the recipe)",
         })
         references[f"{args.name}_x{scale}"] = {"iterations": iteration, **reference_output(load_model(target))}

@@ -122,6 +122,8 @@ class HRFolderDataset(_PatchDataset):
     patches are cropped from it, as from pre-generated LR files. Otherwise the HR patch is degraded with
     a margin of :data:`LR_MARGIN` LR pixels that is then cut away, so the LR patch equals the crop of the
     whole-image LR (bicubic taps reach 2 LR pixels) up to float rounding; DN noise is drawn per patch.
+    ``hr_rescale``: the scales at which each HR image is used (FSRCNN's augmentation, e.g. 1.0 to 0.6); a
+    downscaled copy is an image of its own, made with MATLAB bicubic before the degradation.
     """
 
     LR_MARGIN = 3

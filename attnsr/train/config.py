@@ -56,8 +56,9 @@ class DataConfig:
     num_workers: int = 2
     #: keep decoded images (uint8) in memory in each worker; right for small sets such as T91.
     cache: bool = False
-    #: ``hr_folder`` only: also train on each HR image downscaled by these factors (MATLAB bicubic), as
-    #: FSRCNN did with T91 (1.0, 0.9, 0.8, 0.7, 0.6); copies too small for a patch are left out.
+    #: ``hr_folder`` only: train on each HR image at each of these scales (MATLAB bicubic; 1.0 = the file
+    #: as is), as FSRCNN did with T91 (1.0, 0.9, 0.8, 0.7, 0.6); copies too small for a patch are left out.
+    #: Without ``cache`` every patch of a copy downscales its whole image: meant for small sets.
     hr_rescale: tuple[float, ...] = (1.0,)
 
 

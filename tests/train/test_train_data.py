@@ -85,7 +85,6 @@ def test_hr_rescale_adds_downscaled_copies_that_hold_a_patch(tmp_path: Path, cap
     src = torch.from_numpy(np.array(Image.open(folder / "im1.png"))).permute(2, 0, 1)
     half = imresize(src, 0.5).float() / 255
     assert half.shape == (3, 18, 20)
-    found = 0
     for seed in range(20):
         lr, hr = HRFolderDataset(folder, scale=2, lr_patch=6, augment=False, cache=True, hr_rescale=(1.0, 0.5))[
             (4, seed)]
@@ -94,8 +93,7 @@ def test_hr_rescale_adds_downscaled_copies_that_hold_a_patch(tmp_path: Path, cap
         t, l = hits[0]
         assert torch.allclose(lr, degrade(half, 2, "BI", quantize=True)[:, t // 2:t // 2 + 6, l // 2:l // 2 + 6],
                               atol=1e-6)
-        found += 1
-    assert found == 20 and "downscaled x0.5" in ds._describe(4)
+    assert "downscaled x0.5" in ds._describe(4)
 
 
 def test_corrupt_and_small_images_are_reported_and_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -184,21 +184,21 @@ def _rescaled_items(files: Sequence[Path], factors: tuple[float, ...], hr_patch:
 
     from attnsr.image.resize import output_shape
 
+    sizes: list[tuple[int, int] | None] = []  # (H, W) from each file's header, read once
+    for path in files if any(f != 1.0 for f in factors) else ():
+        try:
+            with Image.open(path) as im:
+                sizes.append((im.size[1], im.size[0]))
+        except OSError:
+            sizes.append(None)  # kept: reported by the loader like any unreadable image
     items: list[tuple[int, float]] = []
     dropped = 0
     for factor in factors:
-        for i, path in enumerate(files):
-            if factor != 1.0:
-                try:
-                    with Image.open(path) as im:
-                        w, h = im.size
-                except OSError:
-                    pass  # kept: reported by the loader like any unreadable image
-                else:
-                    (oh, ow), _ = output_shape((h, w), factor, None)
-                    if min(oh, ow) < hr_patch:
-                        dropped += 1
-                        continue
+        for i in range(len(files)):
+            hw = sizes[i] if factor != 1.0 else None
+            if hw is not None and min(output_shape(hw, factor, None)[0]) < hr_patch:
+                dropped += 1
+                continue
             items.append((i, factor))
     if dropped:
         log.info("data.hr_rescale: %d downscaled copies are smaller than the %d-pixel HR patch and are not used; "

@@ -26,6 +26,7 @@ NETWORK_MODULES: tuple[str, ...] = (
     "rcan",
     "dfsa",
     "rrdbnet",
+    "srvgg",
     "fasrgan",
     "fssrgan",
 )

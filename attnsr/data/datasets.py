@@ -118,6 +118,9 @@ class _PatchDataset(Dataset):
 class HRFolderDataset(_PatchDataset):
     """HR images (DIV2K layout: one folder); the LR patch is made by ``degrade`` (BI, BD or DN).
 
+    ``degradation="realistic"``: items are ``(empty, hr_patch)``; the training loop makes the LR of the
+    whole batch with :func:`attnsr.image.realistic.degrade_realistic`, seeded per iteration.
+
     With ``cache`` and a deterministic degradation (BI, BD) the whole LR image is computed once and
     patches are cropped from it, as from pre-generated LR files. Otherwise the HR patch is degraded with
     a margin of :data:`LR_MARGIN` LR pixels that is then cut away, so the LR patch equals the crop of the
@@ -166,6 +169,9 @@ class HRFolderDataset(_PatchDataset):
         (hr,) = images
         h, w = hr.shape[-2] // s, hr.shape[-1] // s
         top, left, k = self._crop((h, w), g)
+        if self.degradation == "realistic":
+            hr_patch = to_float(hr[:, top * s:(top + p) * s, left * s:(left + p) * s])
+            return torch.empty(0), dihedral(hr_patch, k).contiguous()
         m = self.LR_MARGIN
         t0, l0 = max(top - m, 0), max(left - m, 0)
         t1, l1 = min(top + p + m, h), min(left + p + m, w)

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from attnsr.errors import ConfigError
+from attnsr.image.realistic import RealisticConfig
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,11 @@ class DataConfig:
     h5_path: str = ""
     #: the official FSANet ``div2h5.py`` stored OpenCV's BGR order; ``attnsr prepare-h5`` stores RGB.
     h5_bgr: bool = False
-    #: on-the-fly degradation for ``hr_folder``: BI, BD or DN (see attnsr.image.degrade).
+    #: on-the-fly degradation for ``hr_folder``: BI, BD or DN (see attnsr.image.degrade), or
+    #: ``realistic``: the blind pipeline of ``realistic`` below, applied to each batch in the loop.
     degradation: str = "BI"
+    #: the realistic pipeline (attnsr.image.realistic; defaults: Real-ESRGAN's paper settings).
+    realistic: RealisticConfig = field(default_factory=RealisticConfig)
     #: LR patch side in pixels; the HR patch is ``lr_patch * scale``.
     lr_patch: int = 48
     #: global batch size (split evenly over DDP ranks).
@@ -167,7 +171,7 @@ class TrainConfig:
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "data.kind": ("hr_folder", "paired", "h5"),
-    "data.degradation": ("BI", "BD", "DN"),
+    "data.degradation": ("BI", "BD", "DN", "realistic"),
     "loss.pixel": ("l1", "mse", "charbonnier"),
     "optim.name": ("adam", "adamw", "adamp"),
     "gan.optim_d.name": ("adam", "adamw", "adamp"),
@@ -267,6 +271,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"data.hr_rescale: needs distinct factors in (0, 1], got {list(factors)}")
     if factors != (1.0,) and cfg.data.kind != "hr_folder":
         raise ConfigError(f"data.hr_rescale: only for data.kind hr_folder, not {cfg.data.kind}")
+    if cfg.data.degradation == "realistic" and cfg.data.kind != "hr_folder":
+        raise ConfigError(f"data.degradation: realistic needs data.kind hr_folder, not {cfg.data.kind}")
     if cfg.save_every < 1 or cfg.log_every < 1 or cfg.val.every < 1:
         raise ConfigError("save_every, log_every and val.every must be >= 1")
     if cfg.keep_last < 1:

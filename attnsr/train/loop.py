@@ -236,6 +236,20 @@ def _set_threads(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device) -
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // ctx.local_world_size))
 
 
+def batch_inputs(cfg: TrainConfig, rank: int, iteration: int, lr: torch.Tensor,
+                 hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (LR, target) pair a step trains on. With ``data.degradation: realistic`` the loader gives HR
+    patches only, and the LR is made here from the whole batch; image i of ``iteration`` on ``rank``
+    draws from seed ``mix_seed(cfg.seed, iteration, rank, i)``, so a resumed run sees the same data."""
+    if cfg.data.degradation != "realistic":
+        return lr, hr
+    from attnsr.image.realistic import degrade_realistic, mix_seed, prepare_target
+
+    seeds = [mix_seed(cfg.seed, iteration, rank, i) for i in range(hr.shape[0])]
+    real = cfg.data.realistic
+    return degrade_realistic(hr, cfg.model.scale, real, seeds), prepare_target(hr, real)
+
+
 def _one_step(run: Run, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
     cfg = run.cfg
     k = run.iteration
@@ -275,20 +289,26 @@ class _Logger:
                 except ImportError:
                     log.warning("tensorboard is not installed (pip install 'attnsr[tensorboard]'); not logging to it")
         self.sums: dict[str, torch.Tensor] = {}
+        self.times: dict[str, float] = {}
         self.count = 0
         self.t0 = time.perf_counter()
 
-    def add(self, parts: dict[str, torch.Tensor]) -> None:
+    def add(self, parts: dict[str, torch.Tensor], times: dict[str, float]) -> None:
+        """One iteration's loss terms and its seconds per phase (``data_s`` making the batch's LR,
+        ``step_s`` the model step)."""
         for k, v in parts.items():
             self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+        for k, t in times.items():
+            self.times[k] = self.times.get(k, 0.0) + t
         self.count += 1
         self.bar.update(1)
 
     def flush(self, run: Run) -> None:
         values = {k: ddp.all_mean(float(v) / self.count, run.ctx, run.device) for k, v in self.sums.items()}
         rate = self.count / max(time.perf_counter() - self.t0, 1e-9)
-        record = {"iteration": run.iteration, "lr": run.opt_g.param_groups[0]["lr"], "it_s": rate, **values}
-        self.sums, self.count, self.t0 = {}, 0, time.perf_counter()
+        record = {"iteration": run.iteration, "lr": run.opt_g.param_groups[0]["lr"], "it_s": rate, **values,
+                  **{k: t / self.count for k, t in self.times.items()}}
+        self.sums, self.times, self.count, self.t0 = {}, {}, 0, time.perf_counter()
         if not self.main:
             return
         self.bar.set_postfix(loss=f"{values.get('total', 0.0):.4g}", lr=f"{record['lr']:.2e}")
@@ -371,10 +391,16 @@ def _train(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device, resume:
         for lr, hr in loader:
             run.iteration += 1
             k = run.iteration
-            parts = _one_step(run, lr.to(device, non_blocking=True), hr.to(device, non_blocking=True))
+            t0 = time.perf_counter()
+            lr, hr = batch_inputs(cfg, ctx.rank, k, lr.to(device, non_blocking=True), hr.to(device, non_blocking=True))
+            t1 = time.perf_counter()
+            parts = _one_step(run, lr, hr)
             if run.ema is not None:
                 run.ema.update(run.generator, k)
-            logger.add(parts)
+            times = {"step_s": time.perf_counter() - t1}
+            if cfg.data.degradation == "realistic":
+                times["degrade_s"] = t1 - t0
+            logger.add(parts, times)
             if k % cfg.log_every == 0 or k == cfg.iterations:
                 logger.flush(run)
             validated = bool(cfg.val.hr_dir) and (k % cfg.val.every == 0 or k == cfg.iterations)

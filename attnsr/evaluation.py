@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from attnsr.errors import AttnsrError, ConfigError, ImageError
 from attnsr.image.degrade import degrade, quantize_uint8, to_uint8_levels
+from attnsr.image.realistic import EVAL_REALISTIC, degrade_realistic, mix_seed
 from attnsr.image.io import load_image, save_image
 from attnsr.image.resize import imresize, modcrop
 from attnsr.metrics import psnr, ssim
@@ -173,8 +174,10 @@ METHODS: dict[str, Callable[[int], Method]] = {"bicubic": bicubic_method}
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """How LR images are made and scored. ``crop_border`` None means = scale; ``seed`` drives DN noise
-    (per image: seed + crc32(name), so results do not depend on file order); ``spectrum`` also pools
+    """How LR images are made and scored. ``degradation``: BI, BD, DN or ``realistic`` (the fixed
+    photo setting :data:`attnsr.image.realistic.EVAL_REALISTIC`); ``crop_border`` None means = scale;
+    ``seed`` drives DN noise (per image: seed + crc32(name)) and the realistic draws (per image:
+    ``mix_seed(seed, crc32(name))``), so results do not depend on file order; ``spectrum`` also pools
     the radial power spectrum of every SR/HR pair (see :mod:`attnsr.metrics.spectrum`)."""
 
     degradation: str = "BI"
@@ -249,6 +252,9 @@ def _make_lr(hr: torch.Tensor, path: Path, scale: int, settings: EvalSettings) -
         if tuple(lr.shape[-2:]) != want:
             raise ImageError(f"{path.name}: LR size {tuple(lr.shape[-2:])} != modcropped HR / {scale} = {want}")
         return lr
+    if settings.degradation == "realistic":
+        seed = mix_seed(settings.seed, zlib.crc32(path.name.encode()))
+        return degrade_realistic(hr, scale, EVAL_REALISTIC, [seed])
     gen = torch.Generator().manual_seed(settings.seed + zlib.crc32(path.name.encode()))
     return degrade(hr, scale, settings.degradation, generator=gen)
 

@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # the papers evaluate (tiling changes global-pooling/attention networks' outputs slightly)
     add_engine_arguments(parser, model_help="bicubic (the default), 'default' (bundled), another bundled model, "
                                             "or a registry network name together with --weights", tile_default="0")
-    parser.add_argument("--degradation", default="BI", choices=KINDS, help="how LR is made (default: BI)")
+    parser.add_argument("--degradation", default="BI", choices=(*KINDS, "realistic"),
+                        help="how LR is made (default: BI); realistic: blur, noise and JPEG as in a photo, "
+                             "the fixed setting of docs/evaluation.md, drawn per image from --seed")
     parser.add_argument("--lr-dir", type=Path, default=None,
                         help="read LR images from this folder instead (one dataset and scale only)")
     parser.add_argument("--metrics", default="psnr,ssim",
@@ -44,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spectrum", nargs="?", const=Path("spectrum"), default=None, type=Path, metavar="DIR",
                         help="also measure the radial power spectrum; CSV + PNG per dataset into DIR "
                              "(default: ./spectrum)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the DN noise (default: 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the DN noise and the realistic degradation (default: 0)")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="write results as JSON")
     parser.add_argument("--csv", type=Path, default=None, metavar="FILE", help="write per-image CSV")
     parser.add_argument("--save-images", type=Path, default=None, metavar="DIR",

@@ -20,6 +20,9 @@ CASES = {
     "rcan": ("configs/rcan/cpu_x2.yaml", {"optim.name": "adamp", "optim.grad_clip": 0.5, "ema_decay": 0.9,
                                           "schedule.kind": "multistep", "schedule.milestones": "[3]",
                                           "data.lr_patch": 12}),
+    # the realistic pipeline: LR made per batch in the loop from per-iteration seeds (JPEG, noise, resize)
+    "rcan_realistic": ("configs/rcan/cpu_x2.yaml", {"ema_decay": 0.9, "data.lr_patch": 12, "schedule.kind": "multistep",
+                                                    "data.degradation": "realistic"}),
     # gan-step: two optimisers, BatchNorm running statistics in D, the VGG loss
     "fasrgan": ("configs/fasrgan/cpu_x4.yaml", {"data.lr_patch": 8, "gan.discriminator_options.patch_size": 32,
                                                 "schedule.milestones": "[3]"}),

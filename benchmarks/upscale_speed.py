@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="1000x1000", help="WxH of the LR photo")
     ap.add_argument("--scale", type=int, default=2)
+    ap.add_argument("--model", default="default", help="bundled model (default, photo) or bicubic")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--tiles", default="", help="comma-separated fixed LR tile sizes to time as well")
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     w, h = (int(v) for v in args.size.split("x"))
     photo = make_photo(w, h)
-    resolved = resolve_model("default", scale=args.scale)
+    resolved = resolve_model(args.model, scale=args.scale)
     engine = Upscaler(resolved.model, scale=args.scale, device="cpu")
     model = resolved.model.eval()
     x = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         src = Path(tmp) / "photo.png"
         Image.fromarray(photo).save(src, compress_level=1)
         cmd = [sys.executable, "-m", "attnsr", "upscale", str(src), "-o", str(Path(tmp) / "out"), "--scale",
-               str(args.scale), "--quiet", "--overwrite"]
+               str(args.scale), "--model", args.model, "--quiet", "--overwrite"]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         cli = float("inf")

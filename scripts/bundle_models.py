@@ -1,7 +1,7 @@
 """Copy the EMA weights of the bundled-model training runs into the package, with provenance metadata,
 and record the reference outputs that tests/test_bundled.py checks.
 
-Usage: .venv/bin/python scripts/bundle_models.py [--runs runs/bundled] [--name attnsr-small]
+Usage: .venv/bin/python scripts/bundle_models.py [--runs runs/bundled] [--name attnsr-small] [--scales 2 3 4]
 """
 
 from __future__ import annotations
@@ -70,12 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=Path, default=REPO / "runs" / "bundled")
     ap.add_argument("--name", default="attnsr-small")
+    ap.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
     ap.add_argument("--weights", choices=("generator", "ema"), default="ema",
                     help="which weights of the last checkpoint to ship (runs whose EMA had no warm-up: generator)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    references = {}
-    for scale in (2, 3, 4):
+    references = json.loads(REFERENCE.read_text()) if REFERENCE.is_file() else {}
+    for scale in args.scales:
         run = args.runs / f"{args.name}_x{scale}"
         ckpt = latest_checkpoint(run)
         model = load_model(ckpt / f"{args.weights}.safetensors")
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         init = cfg.get("model", {}).get("pretrained") or ""
         threads = int(cfg.get("threads") or 1)
         rescale = [float(f) for f in cfg.get("data", {}).get("hr_rescale") or [1.0] if float(f) != 1.0]
+        degradation = cfg.get("data", {}).get("degradation") or "BI"
         target = MODELS / f"{args.name}_x{scale}.safetensors"
         save_unless_same(model, target, extra={
             "name": f"{args.name}_x{scale}", "iterations": str(iteration),
@@ -94,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             "train_wall_seconds": f"{seconds:.0f}",
             "machine": "2-core CPU, " + ("1 torch thread per run" if threads == 1 else f"{threads} torch threads"),
             "initialised_from": Path(init).name if init else "random (seed in the recipe)",
+            **({"degradation": "realistic (data.realistic of the recipe)"} if degradation == "realistic" else {}),
         })
         references[f"{args.name}_x{scale}"] = {"iterations": iteration, **reference_output(load_model(target))}
         print(f"{target.relative_to(REPO)}: x{scale}, iteration {iteration}, {seconds / 3600:.2f} h of training, "

@@ -16,6 +16,8 @@ from attnsr.image.resize import imresize
 
 #: the bundled family that ``--model default`` names (trained here, see configs/bundled/)
 DEFAULT_BUNDLED = "attnsr-small"
+#: short ``--model`` names of bundled families: the bicubic-benchmark default and the real-photo model
+BUNDLED_ALIASES = {"default": DEFAULT_BUNDLED, "photo": "attnsr-photo"}
 DEFAULT_SCALE = 2
 _BUNDLED_RE = re.compile(r"^(?P<name>.+)_x(?P<scale>\d+)\.safetensors$")
 
@@ -71,7 +73,7 @@ def resolve_model(
         s = scale or DEFAULT_SCALE
         return Resolved(Bicubic(s), s, "bicubic")
     bundled = bundled_models()
-    family = DEFAULT_BUNDLED if name == "default" else name
+    family = BUNDLED_ALIASES.get(name, name)
     s = scale or DEFAULT_SCALE
     if (family, s) in bundled:
         from attnsr.models import load_model

@@ -25,10 +25,18 @@ def test_every_scale_of_the_default_is_shipped_and_small() -> None:
     assert sum(p.stat().st_size for p in found.values()) < 10 * 2**20
 
 
-@pytest.mark.parametrize("scale", [2, 3, 4])
-def test_bundled_model_reproduces_recorded_output(scale: int) -> None:
-    resolved = resolve_model("default", None, scale)
-    ref = REFERENCE[f"{DEFAULT_BUNDLED}_x{scale}"]
+SHIPPED = sorted(bundled_models())
+
+
+def test_photo_model_is_shipped_and_named_photo() -> None:
+    assert ("attnsr-photo", 2) in bundled_models()
+    assert resolve_model("photo", None, 2).label == "attnsr-photo_x2"
+
+
+@pytest.mark.parametrize(("family", "scale"), SHIPPED)
+def test_bundled_model_reproduces_recorded_output(family: str, scale: int) -> None:
+    resolved = resolve_model(family, None, scale)
+    ref = REFERENCE[f"{family}_x{scale}"]
     lr = read_rgb(SAMPLE)[:, :24, :32].unsqueeze(0)
     with torch.inference_mode():
         first, second = resolved.model(lr), resolved.model(lr)
@@ -50,14 +58,27 @@ def test_bundled_model_beats_bicubic_on_the_sample(scale: int) -> None:
     assert psnr(sr, hr, crop_border=scale) > psnr(bicubic, hr, crop_border=scale) + 0.3
 
 
-@pytest.mark.parametrize("scale", [2, 3, 4])
-def test_shipped_model_matches_its_recipe(scale: int) -> None:
+def test_photo_model_beats_bicubic_on_a_realistic_degraded_sample() -> None:
+    from attnsr.image.realistic import EVAL_REALISTIC, degrade_realistic
+
+    hr = modcrop(read_rgb(SAMPLE), 2)
+    lr = degrade_realistic(hr.unsqueeze(0).repeat(3, 1, 1, 1), 2, EVAL_REALISTIC, [0, 1, 2])
+    model = resolve_model("photo", None, 2).model
+    with torch.inference_mode():
+        sr = model(lr)
+    bicubic = imresize(lr, 2.0)
+    gain = sum(psnr(sr[i], hr, crop_border=2) - psnr(bicubic[i], hr, crop_border=2) for i in range(3)) / 3
+    assert gain > 0.5
+
+
+@pytest.mark.parametrize(("family", "scale"), SHIPPED)
+def test_shipped_model_matches_its_recipe(family: str, scale: int) -> None:
     """The recipe each shipped file names builds that architecture and starts from the file it records."""
     from attnsr.models.checkpoint import check_keys, read_checkpoint
     from attnsr.models.registry import create
     from attnsr.train import load_config
 
-    path = bundled_models()[(DEFAULT_BUNDLED, scale)]
+    path = bundled_models()[(family, scale)]
     tensors, meta = read_checkpoint(path)
     recipe = REPO / meta["recipe"]
     assert recipe.is_file(), f"{path.name} names a missing recipe {meta['recipe']}"
@@ -65,5 +86,8 @@ def test_shipped_model_matches_its_recipe(scale: int) -> None:
     assert cfg.name == path.stem and cfg.model.scale == scale and cfg.model.name == meta["arch"]
     built = create(cfg.model.name, scale=scale, **dict(cfg.model.options)).state_dict()
     check_keys(built, tensors, where=f"{path.name} against {meta['recipe']}")  # same keys, same shapes
-    assert Path(cfg.model.pretrained).name == meta["initialised_from"]
+    if cfg.model.pretrained:
+        assert Path(cfg.model.pretrained).name == meta["initialised_from"]
+    else:
+        assert meta["initialised_from"].startswith("random")
     assert int(meta["iterations"]) == cfg.iterations

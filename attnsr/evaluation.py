@@ -279,14 +279,22 @@ def evaluate_image(method: Method, path: Path, scale: int, settings: EvalSetting
     sr = sr[0].float().cpu()
     if save_to is not None:
         save_image(save_to / f"{path.stem}.png", sr, gray=loaded.gray)
-    if loaded.gray:  # score a grayscale file on its one channel
+    return score_pair(path.name, sr, hr, loaded.gray, scale, settings, scorers, on_pair)
+
+
+def score_pair(name: str, sr: torch.Tensor, hr: torch.Tensor, gray: bool, scale: int, settings: EvalSettings,
+               scorers: Mapping[str, Scorer] | None = None, on_pair: PairSink | None = None) -> dict:
+    """The record ``{"name", <metric key>: value, ...}`` of one SR (3, H, W) against its modcropped HR
+    (3, H, W), both float in [0, 1]: SR quantised to 8 bits, a grayscale file scored on one channel,
+    ``crop_border`` (default: the scale) shaved. Shared by ``attnsr eval`` and ``attnsr score``."""
+    if gray:  # score a grayscale file on its one channel
         sr, hr = sr.mean(dim=0, keepdim=True), hr[:1]
     sr = quantize_uint8(sr)
     border = scale if settings.crop_border is None else settings.crop_border
     scorers = scorers if scorers is not None else prepare_metrics(settings.metrics, settings.metric_options)
-    record: dict = {"name": path.name}
-    for name in settings.metrics:
-        record[METRICS[name].key] = scorers[name].fn(sr, hr, border)
+    record: dict = {"name": name}
+    for metric in settings.metrics:
+        record[METRICS[metric].key] = scorers[metric].fn(sr, hr, border)
     if on_pair is not None:
         on_pair(sr, hr)
     return record
@@ -320,12 +328,19 @@ def evaluate_dataset(method: Method, folder: Path, scale: int, settings: EvalSet
             records.append(evaluate_image(method, path, scale, settings, save_to, scorers, on_pair))
         except AttnsrError as exc:
             failures.append((path.name, str(exc)))
-    keys = {m: METRICS[m].key for m in settings.metrics}
+    return collect_result(name, scale, settings.degradation if settings.lr_dir is None else "lr-dir", records,
+                          failures, settings.metrics, scorers, spectra)
+
+
+def collect_result(dataset: str, scale: int, degradation: str, records: Sequence[dict],
+                   failures: Sequence[tuple[str, str]], metrics: Sequence[str], scorers: Mapping[str, Scorer],
+                   spectra: Sequence[Spectrum] = ()) -> DatasetResult:
+    """Per-image records -> a :class:`DatasetResult` with the means and the unavailable metrics' reasons."""
+    keys = {m: METRICS[m].key for m in metrics}
     means = {k: _mean([r[k] for r in records]) for k in keys.values()}
-    unavailable = {keys[m]: scorers[m].reason for m in settings.metrics if scorers[m].reason}
-    return DatasetResult(name, scale, settings.degradation if settings.lr_dir is None else "lr-dir",
-                         tuple(records), means, tuple(failures), unavailable,  # type: ignore[arg-type]
-                         combine(spectra) if spectra else None)
+    unavailable = {keys[m]: scorers[m].reason for m in metrics if scorers[m].reason}
+    return DatasetResult(dataset, scale, degradation, tuple(records), means, tuple(failures),
+                         unavailable, combine(list(spectra)) if spectra else None)  # type: ignore[arg-type]
 
 
 def format_table(results: Sequence[DatasetResult], metrics: Sequence[str], title: str = "") -> str:

@@ -18,6 +18,7 @@ from attnsr.errors import AttnsrError
 SUBCOMMANDS: dict[str, str] = {
     "upscale": "upscale",
     "eval": "evaluate",
+    "score": "score",
     "models": "models",
     "convert": "convert",
     "train": "train",

@@ -26,6 +26,7 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     from attnsr.models import all_entries, create
+    from attnsr.models.descriptor import describe
     from attnsr.models.stats import count_flops, count_params
 
     h, w = _parse_size(args.size)
@@ -40,9 +41,11 @@ def run(args: argparse.Namespace) -> int:
                 patch = getattr(model.attnsr_config, "patch_size", 128)
                 size = (patch, patch)
             flops = "" if args.no_flops else f"{count_flops(model, *size) / 1e9:.2f}"
+            what = describe(model).line().split(", ", 1)[1] if entry.role == "generator" else "-"
             rows.append((name, entry.role, f"x{scale}" if entry.role == "generator" else "-",
-                         f"{count_params(model):,}", flops, entry.summary))
-    header = ("network", "role", "scale", "params", f"GFLOPs@{h}x{w} (D: its patch)", "description")
+                         f"{count_params(model):,}", flops, what, entry.summary))
+    header = ("network", "role", "scale", "params", f"GFLOPs@{h}x{w} (D: its patch)",
+              "channels, LR size, tiles, precision, purpose", "description")
     _print_table(header, rows)
     _print_bundled()
     return 0
@@ -59,6 +62,7 @@ def _print_bundled() -> None:
     """The models shipped inside the package (``--model default`` and ``--model NAME``)."""
     from attnsr.infer.resolve import DEFAULT_BUNDLED, bundled_models
     from attnsr.models import load_model
+    from attnsr.models.descriptor import describe
     from attnsr.models.stats import count_params
 
     found = bundled_models()
@@ -70,6 +74,7 @@ def _print_bundled() -> None:
     for (name, scale), path in found.items():
         model = load_model(path)
         rows.append((name + (" (default)" if name == DEFAULT_BUNDLED else ""), f"x{scale}", model.attnsr_name,
-                     f"{count_params(model):,}", path.name))
+                     f"{count_params(model):,}", describe(model).line().split(", ", 1)[1], path.name))
     print("Bundled models:")
-    _print_table(("name", "scale", "network", "params", "file"), rows)
+    _print_table(("name", "scale", "network", "params", "channels, LR size, tiles, precision, purpose", "file"),
+                 rows)

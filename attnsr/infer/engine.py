@@ -192,6 +192,8 @@ class Upscaler:
         )
         self.chop = chop
         self._bytes_per_px: float | None = None
+        self.descriptor = _describe_or_none(model, self.scale)
+        self._warned_tiles = False
 
     # ----------------------------------------------------------------- planning
     def tile_size(self, height: int, width: int) -> int:
@@ -204,9 +206,21 @@ class Upscaler:
         if self.device.type == "cpu":
             budget = min(budget, self.options.cpu_budget_bytes)
         per_px = self._bytes_per_px * self.options.live_activations
+        whole = max(height, width)
+        # The whole image when its activations fit the device's share of free memory: on CPU it was
+        # 1.58x faster than 384-px tiles (1 MP x2, bundled model, docs/benchmarks.md), and it is the only
+        # exact choice for models with global layers (self.descriptor.tiles_exact).
+        share = available_memory(self.device) * self.options.memory_fraction
+        if height * width * per_px <= share:
+            return whole
         edge = int(math.sqrt(max(budget, 1) / max(per_px, 1.0)))
-        edge = max(32, min(edge, 2048 if self.device.type != "cpu" else self.options.cpu_max_tile)) // 8 * 8
-        return max(height, width) if edge >= max(height, width) else edge
+        if self.descriptor is not None and not self.descriptor.tiles_exact:
+            edge = int(math.sqrt(max(share, 1) / max(per_px, 1.0)))  # fewest tiles memory allows
+            cap = 4096
+        else:
+            cap = 2048 if self.device.type != "cpu" else self.options.cpu_max_tile
+        edge = max(32, min(edge, cap)) // 8 * 8
+        return whole if edge >= whole else edge
 
     def _batch_size(self, n_tiles: int) -> int:
         if self.options.batch is not None:
@@ -261,6 +275,7 @@ class Upscaler:
                     if progress is not None:
                         progress(1)
                     continue
+                self._warn_inexact_tiles(n_tiles)
                 outs.append(tiled_forward(
                     self._run_maybe_ensemble, x, self.scale, tile=tile, overlap=self.options.overlap,
                     batch=self._batch_size(n_tiles), sink=sink, progress=progress,
@@ -269,6 +284,16 @@ class Upscaler:
             return None
         out = (outs[0] if len(outs) == 1 else torch.cat(outs)).contiguous()  # NCHW for the caller
         return out[0] if squeeze else out
+
+    def _warn_inexact_tiles(self, n_tiles: int) -> None:
+        d = self.descriptor
+        if n_tiles > 1 and d is not None and not d.tiles_exact and not self._warned_tiles:
+            self._warned_tiles = True
+            import warnings
+
+            warnings.warn(f"{d.name}: tiling into {n_tiles} tiles changes this model's output slightly (its "
+                          f"{', '.join(d.global_layers)} see only each tile); --tile 0 runs the whole image",
+                          stacklevel=3)
 
     def count_tiles(self, height: int, width: int) -> int:
         """How many tiles an LR image of this size is cut into (for progress bars)."""
@@ -359,6 +384,16 @@ def _pil_from_array(array: np.ndarray, mode: str) -> Any:
     if array.dtype == np.uint16:
         return Image.fromarray(array if array.ndim == 2 else (array[..., 0] if array.shape[2] == 1 else array))
     return Image.fromarray(array)
+
+
+def _describe_or_none(model: nn.Module, scale: int) -> Any:
+    """The model's :class:`~attnsr.models.descriptor.ModelDescriptor`, or None for a foreign module."""
+    from attnsr.models.descriptor import describe
+
+    try:
+        return describe(model, scale)
+    except (ValueError, TypeError):
+        return None
 
 
 def _model_scale(model: nn.Module) -> int:

@@ -11,6 +11,8 @@ Kernels are laid out B×G×k²×H×W; tap t is the row-major (ky, kx) position, 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,7 +39,7 @@ def lowpass_shift(x_pad: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """
     b, c, hp, wp = x_pad.shape
     _, g, taps, h, w = kernels.shape
-    k = int(round(taps ** 0.5))
+    k = math.isqrt(int(taps))  # int(): a traced (ONNX export) shape is a 0-dim tensor
     out = x_pad.new_zeros(b, g, c // g, h, w)
     for t in range(taps):
         dy, dx = divmod(t, k)
@@ -50,14 +52,14 @@ def lowpass_unfold(x_pad: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """Same result as :func:`lowpass_shift` through ``F.unfold`` (reference form; uses C·k²·H·W memory)."""
     b, c, _, _ = x_pad.shape
     _, g, taps, h, w = kernels.shape
-    k = int(round(taps ** 0.5))
+    k = math.isqrt(int(taps))  # int(): a traced (ONNX export) shape is a 0-dim tensor
     patches = F.unfold(x_pad, k).view(b, g, c // g, taps, h, w)
     return torch.einsum("bgcthw,bgthw->bgchw", patches, kernels).reshape(b, c, h, w)
 
 
 def apply_lowpass(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """Filter ``x`` (B×C×H×W) with per-pixel group kernels (B×G×k²×H×W) on its reflect-padded copy."""
-    k = int(round(kernels.shape[2] ** 0.5))
+    k = math.isqrt(int(kernels.shape[2]))
     return lowpass_shift(pad_same(x, k), kernels)
 
 

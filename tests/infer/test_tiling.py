@@ -103,13 +103,30 @@ def test_fp16_on_cpu_is_refused() -> None:
         Upscaler(TinySR(2), device="cpu", fold=False, precision="fp16")
 
 
-def test_automatic_tile_on_cpu_is_capped() -> None:
+def test_automatic_tile_takes_the_whole_image_when_it_fits(monkeypatch) -> None:
+    import attnsr.infer.engine as engine
+
     up = Upscaler(TinySR(2), device="cpu", fold=False)
+    per_px = engine.activation_bytes_per_pixel(up.model, up.device) * up.options.live_activations
+    monkeypatch.setattr(engine, "available_memory", lambda _d: int(4 * 1000 * 1000 * per_px) + 1)
+    assert up.tile_size(1000, 1000) == 1000  # fits a quarter of free memory: one tile
     cap = EngineOptions().cpu_max_tile
-    assert up.tile_size(1000, 1000) == cap
-    assert up.tile_size(3000, 4000) == cap
+    assert up.tile_size(3000, 4000) == cap  # does not fit: exact tiles, capped on CPU
     assert Upscaler(TinySR(2), device="cpu", fold=False, cpu_max_tile=200).tile_size(3000, 4000) == 200
-    assert up.tile_size(100, 150) == 150  # small images run whole
+    assert up.tile_size(100, 150) == 150
+
+
+def test_automatic_tiles_of_a_global_model_are_the_fewest_memory_allows(monkeypatch) -> None:
+    import attnsr.infer.engine as engine
+    from attnsr.models import create
+
+    up = Upscaler(create("rcan", scale=2, n_resgroups=1, n_resblocks=1, n_feats=16, reduction=4), device="cpu")
+    assert up.descriptor is not None and not up.descriptor.tiles_exact
+    per_px = engine.activation_bytes_per_pixel(up.model, up.device) * up.options.live_activations
+    monkeypatch.setattr(engine, "available_memory", lambda _d: int(4 * 800 * 800 * per_px))
+    assert up.tile_size(3000, 4000) == 800  # not the 384-px CPU cap of exact models
+    with pytest.warns(UserWarning, match="tiling into .* tiles changes this model's output"):
+        up._warn_inexact_tiles(4)
 
 
 def test_keep_freed_memory_on_glibc() -> None:

@@ -175,11 +175,12 @@ def detect_entry(sd: StateDict, arch: str | None = None) -> tuple[NetworkEntry, 
     )
 
 
-def resolve_scale(detected: int | tuple[int, ...] | None, asked: int | None, name: str, where: str) -> int | None:
+def resolve_scale(detected: int | tuple[int, ...] | None, asked: int | None, name: str, where: str,
+                  needed: bool = True) -> int | None:
     """The scale to build: what the keys show, checked against what the caller asked for.
 
     ``detected`` is an int (the keys show it), a tuple (the keys fit each of these scales: the caller must
-    choose) or None (not visible and not needed, e.g. a discriminator). A request that contradicts a
+    choose) or None (not visible: an error when ``needed``, i.e. for a generator). A request that contradicts a
     visible scale is refused rather than loaded into a network of another scale.
     """
     if isinstance(detected, tuple):
@@ -192,6 +193,9 @@ def resolve_scale(detected: int | tuple[int, ...] | None, asked: int | None, nam
         return asked
     if detected is not None and asked is not None and asked != detected:
         raise CheckpointError(f"{where}: the model is x{detected} ({name}); it cannot run at x{asked}")
+    if detected is None and asked is None and needed:
+        raise CheckpointError(f"{where}: the keys of this {name} checkpoint do not show its scale; "
+                              "pass the scale (scale= / --scale)")
     return asked if asked is not None else detected
 
 
@@ -217,7 +221,8 @@ def from_official(
     ``checkpoint`` is a path (.pt/.pth/.pth.tar/.safetensors) or an already-loaded mapping. Architecture,
     scale and every hyper-parameter that shapes reveal are inferred; ``arch``, ``scale`` and ``overrides``
     fix the rest. A scale the keys do not show must be given (CheckpointError otherwise), and one that
-    contradicts the keys is refused (see :func:`resolve_scale`). Returns the model in eval mode, taking and returning RGB in [0, 1] (no clamp).
+    contradicts the keys is refused (see :func:`resolve_scale`). Returns the model in eval mode, taking
+    and returning RGB in [0, 1] (no clamp).
     """
     where = str(checkpoint) if not isinstance(checkpoint, Mapping) else "checkpoint"
     meta: dict[str, str] = {}
@@ -229,7 +234,8 @@ def from_official(
         return _build_from_meta(raw, meta, where=where)
     sd = unwrap_state_dict(raw)
     entry, found = detect_entry(sd, arch)
-    found = {**found, "scale": resolve_scale(found.get("scale"), scale, entry.name, where)}
+    found = {**found, "scale": resolve_scale(found.get("scale"), scale, entry.name, where,
+                                             needed=entry.role == "generator")}
     if found["scale"] is None:
         del found["scale"]  # a network without a scale (discriminators): the config default
     found.update(overrides)

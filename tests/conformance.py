@@ -18,8 +18,11 @@ def _dtype(name: str) -> torch.dtype:
     return getattr(torch, name.removeprefix("torch."))
 
 
-def fill_crc32_randn_v1(keys: list, seed: int) -> "OrderedDict[str, torch.Tensor]":
-    """Rebuild official-format weights from ``[[key, shape, dtype], ...]`` with rule crc32-randn-v1."""
+def fill_crc32_randn_v1(keys: list, seed: int, gain: float = GAIN) -> "OrderedDict[str, torch.Tensor]":
+    """Rebuild official-format weights from ``[[key, shape, dtype], ...]`` with rule crc32-randn-v1.
+
+    ``gain`` scales the >= 2-d tensors; the vectors give it as ``fill["gain"]`` (absent: 1.0).
+    """
     sd: OrderedDict[str, torch.Tensor] = OrderedDict()
     for key, shape, dtype_name in keys:
         dtype = _dtype(dtype_name)
@@ -33,7 +36,7 @@ def fill_crc32_randn_v1(keys: list, seed: int) -> "OrderedDict[str, torch.Tensor
         if key.endswith("running_var"):
             t = VAR_OFFSET + z.abs()
         elif len(shape) >= 2:
-            t = z * GAIN / math.sqrt(math.prod(shape[1:]))
+            t = z * gain / math.sqrt(math.prod(shape[1:]))
         else:
             t = z * BIAS_STD
         sd[key] = t.to(torch.float32)
@@ -52,5 +55,5 @@ def load_vector(path: Path) -> dict[str, Any]:
     else:
         fill = vec["fill"]
         assert fill["rule"] == "crc32-randn-v1", f"{path}: unknown fill rule {fill['rule']}"
-        vec["weights"] = fill_crc32_randn_v1(vec["keys"], int(fill["seed"]))
+        vec["weights"] = fill_crc32_randn_v1(vec["keys"], int(fill["seed"]), float(fill.get("gain", GAIN)))
     return vec

@@ -22,6 +22,7 @@ REDUCED: dict[str, dict] = {
     "dfsa": {"n_resgroups": 2, "n_resblocks": 2},
     "dfsa_edsr": {"n_resblocks": 2},
     "rrdbnet": {"nb": 1},
+    "srvgg": {"num_conv": 2},
     "fasrgan": {"nb": 1},
     "fssrgan": {"nb_g": 1},
     "fafssrgan": {"nb_g": 1},

@@ -175,6 +175,40 @@ def detect_entry(sd: StateDict, arch: str | None = None) -> tuple[NetworkEntry, 
     )
 
 
+def resolve_scale(detected: int | tuple[int, ...] | None, asked: int | None, name: str, where: str,
+                  needed: bool = True) -> int | None:
+    """The scale to build: what the keys show, checked against what the caller asked for.
+
+    ``detected`` is an int (the keys show it), a tuple (the keys fit each of these scales: the caller must
+    choose) or None (not visible: an error when ``needed``, i.e. for a generator). A request that contradicts a
+    visible scale is refused rather than loaded into a network of another scale.
+    """
+    if isinstance(detected, tuple):
+        options = " from ".join(f"x{s}" for s in detected)
+        if asked is None:
+            raise CheckpointError(f"{where}: the keys of this {name} checkpoint cannot tell {options}; "
+                                  "pass the scale (scale= / --scale)")
+        if asked not in detected:
+            raise CheckpointError(f"{where}: this {name} checkpoint is one of {options}, not x{asked}")
+        return asked
+    if detected is not None and asked is not None and asked != detected:
+        raise CheckpointError(f"{where}: the model is x{detected} ({name}); it cannot run at x{asked}")
+    if detected is None and asked is None and needed:
+        raise CheckpointError(f"{where}: the keys of this {name} checkpoint do not show its scale; "
+                              "pass the scale (scale= / --scale)")
+    return asked if asked is not None else detected
+
+
+def _convert(entry: NetworkEntry, sd: StateDict, cfg: Any, where: str) -> dict[str, torch.Tensor]:
+    """``entry``'s converter, its errors prefixed with the file they are about."""
+    if entry.convert is None:
+        return dict(sd)
+    try:
+        return entry.convert(sd, cfg)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{where}: {exc}") from None
+
+
 def from_official(
     checkpoint: str | os.PathLike[str] | Mapping[str, Any],
     *,
@@ -186,7 +220,9 @@ def from_official(
 
     ``checkpoint`` is a path (.pt/.pth/.pth.tar/.safetensors) or an already-loaded mapping. Architecture,
     scale and every hyper-parameter that shapes reveal are inferred; ``arch``, ``scale`` and ``overrides``
-    fix the rest. Returns the model in eval mode, taking and returning RGB in [0, 1] (no clamp).
+    fix the rest. A scale the keys do not show must be given (CheckpointError otherwise), and one that
+    contradicts the keys is refused (see :func:`resolve_scale`). Returns the model in eval mode, taking
+    and returning RGB in [0, 1] (no clamp).
     """
     where = str(checkpoint) if not isinstance(checkpoint, Mapping) else "checkpoint"
     meta: dict[str, str] = {}
@@ -198,12 +234,14 @@ def from_official(
         return _build_from_meta(raw, meta, where=where)
     sd = unwrap_state_dict(raw)
     entry, found = detect_entry(sd, arch)
-    if scale is not None:
-        found["scale"] = scale
+    found = {**found, "scale": resolve_scale(found.get("scale"), scale, entry.name, where,
+                                             needed=entry.role == "generator")}
+    if found["scale"] is None:
+        del found["scale"]  # a network without a scale (discriminators): the config default
     found.update(overrides)
     cfg = entry.make_config(**found)
     model = registry.tag(entry.build(cfg), entry.name, cfg)
-    ours = entry.convert(sd, cfg) if entry.convert is not None else dict(sd)
+    ours = _convert(entry, sd, cfg, where)
     check_keys(model.state_dict(), ours, where=f"{where} as {entry.name}")
     model.load_state_dict(ours, strict=True)
     return model.eval()
@@ -222,7 +260,9 @@ def load_matching(model: nn.Module, checkpoint: str | os.PathLike[str]) -> tuple
     else:
         sd = unwrap_state_dict(raw)
         entry, found = detect_entry(sd)
-        source = entry.convert(sd, entry.make_config(**found)) if entry.convert is not None else sd
+        if isinstance(found.get("scale"), tuple):  # scales the keys cannot tell apart share every key
+            found = {**found, "scale": found["scale"][0]}
+        source = _convert(entry, sd, entry.make_config(**found), str(checkpoint))
     target = model.state_dict()
     loaded = [k for k, v in target.items() if k in source and tuple(source[k].shape) == tuple(v.shape)]
     if not loaded:

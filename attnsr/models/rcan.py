@@ -7,6 +7,14 @@ Attribute names are the official ones, so official checkpoints (``RCAN_BIX2.pt``
 ``sub_mean``, ``head.0``, ``body.{g}.body.{b}.body.{0,2}``, ``body.{g}.body.{b}.body.3.conv_du.{0,2}``,
 ``body.{g}.body.{n_resblocks}``, ``body.{n_resgroups}``, ``tail.0.{0,2}``, ``tail.1``, ``add_mean``.
 
+Layouts read: the official one above (ours), and BasicSR's (``basicsr/archs/rcan_arch.py``, usually inside
+``params_ema``): ``conv_first``, ``body.G.residual_group.B.rcab.{0,2}``, ``...rcab.3.attention.{1,3}``,
+``body.G.conv``, ``conv_after_body``, ``upsample.{0,2}``, ``conv_last``. BasicSR keeps its mean as a plain
+tensor, ``x = (x - mean)·img_range`` ... ``x / img_range + mean``, which is our MeanShift pair with
+``rgb_range = img_range``: the converter writes ``sub_mean``/``add_mean`` from BasicSR's defaults (DIV2K
+mean, img_range 255; neither is stored in the file, pass ``rgb_range=`` for another img_range). BasicSR's
+``res_scale`` (default 1) is not stored either; only 1 is supported, as in the official RCAN.
+
 Differences from the official code: the wrapper takes and returns RGB in [0, 1] (scaled by ``rgb_range``
 inside), and MeanShift is frozen (the official module set ``self.requires_grad = False``, which freezes
 nothing); parameter counts here are trainable-only (spec ``dfsa.md`` §4.3 first row).
@@ -117,12 +125,13 @@ def _count(sd: StateDict, pattern: str) -> int:
     return len({m.group(1) for k in sd if (m := rx.match(k))})
 
 
-def infer_scale(sd: StateDict, n_feats: int) -> int | None:
-    """Scale from the EDSR-family upsampler ``tail.0``: one ×2 stage per conv of 4C outputs, or one ×3."""
-    convs = sorted(int(m.group(1)) for k in sd if (m := re.match(r"^tail\.0\.(\d+)\.weight$", k)))
+def infer_scale(sd: StateDict, n_feats: int, prefix: str = "tail.0.") -> int | None:
+    """Scale from the EDSR-family upsampler at ``prefix`` (``tail.0.``; BasicSR: ``upsample.``): one ×2
+    stage per conv of 4C outputs, or one ×3 (a conv of 9C outputs)."""
+    convs = sorted(int(m.group(1)) for k in sd if (m := re.match(rf"^{re.escape(prefix)}(\d+)\.weight$", k)))
     if not convs:
         return None
-    first = sd[f"tail.0.{convs[0]}.weight"].shape[0]
+    first = sd[f"{prefix}{convs[0]}.weight"].shape[0]
     if first == 9 * n_feats and len(convs) == 1:
         return 3
     if first == 4 * n_feats:
@@ -140,12 +149,14 @@ def infer_rgb_range(sd: StateDict, default: float = 255.0) -> float:
 
 
 def detect(sd: StateDict) -> dict[str, Any] | None:
-    """Config of an official RCAN state dict, or None when its keys are not RCAN's.
+    """Config of an official or BasicSR RCAN state dict, or None when its keys are not RCAN's.
 
     Claims a dict only if it has RCAN's signature keys and every key fits RCAN's key grammar (so HSPAN,
     DFSA and EDSR dicts are left alone); a broken RCAN dict is still claimed, and loading then lists its
     missing/unexpected/mis-shaped keys. Inferred: groups, blocks, features, reduction, scale, rgb_range.
     """
+    if is_basicsr(sd):
+        return _detect_basicsr(sd)
     if not all(k in sd for k in _SIGNATURE) or not all(_RCAN_KEY.match(k) for k in sd):
         return None
     head = sd["head.0.weight"]
@@ -168,10 +179,76 @@ def detect(sd: StateDict) -> dict[str, Any] | None:
     }
 
 
+# ------------------------------------------------------------------------------------------ BasicSR layout
+
+_BASICSR_KEY = re.compile(
+    r"^(?:conv_first|conv_after_body|conv_last|upsample\.\d+|body\.\d+\.conv"
+    r"|body\.\d+\.residual_group\.\d+\.rcab\.(?:[02]|3\.attention\.[13]))\.(?:weight|bias)$"
+)
+_BASICSR_SIGNATURE = ("conv_first.weight", "conv_after_body.weight",
+                      "body.0.residual_group.0.rcab.3.attention.1.weight")
+
+
+def is_basicsr(sd: StateDict) -> bool:
+    """Whether ``sd`` has BasicSR RCAN's signature keys and nothing outside its key grammar."""
+    return all(k in sd for k in _BASICSR_SIGNATURE) and all(_BASICSR_KEY.match(k) for k in sd)
+
+
+def _detect_basicsr(sd: StateDict) -> dict[str, Any] | None:
+    """BasicSR keys -> config. rgb_range is BasicSR's default img_range (255): the file does not store it.
+    A missing upsampler leaves the scale unknown (None): the caller must give it."""
+    first, ca = sd["conv_first.weight"], sd["body.0.residual_group.0.rcab.3.attention.1.weight"]
+    if first.ndim != 4 or ca.ndim != 4 or first.shape[1] != 3 or ca.shape[1] != first.shape[0] or not ca.shape[0]:
+        return None
+    n_feats = int(first.shape[0])
+    return {
+        "scale": infer_scale(sd, n_feats, prefix="upsample."),
+        "n_resgroups": _count(sd, r"^body\.(\d+)\.residual_group\.0\.rcab\.0\.weight$"),
+        "n_resblocks": _count(sd, r"^body\.0\.residual_group\.(\d+)\.rcab\.0\.weight$"),
+        "n_feats": n_feats,
+        "reduction": max(1, n_feats // int(ca.shape[0])),
+        "rgb_range": 255.0,
+    }
+
+
+def basicsr_name(ours: str, cfg: RCANConfig) -> str | None:
+    """BasicSR's key for one of our keys (None for the MeanShift pair, which BasicSR does not store)."""
+    rules = (
+        (r"^head\.0\.", "conv_first."),
+        (r"^body\.(\d+)\.body\.(\d+)\.body\.([02])\.", r"body.\1.residual_group.\2.rcab.\3."),
+        (r"^body\.(\d+)\.body\.(\d+)\.body\.3\.conv_du\.0\.", r"body.\1.residual_group.\2.rcab.3.attention.1."),
+        (r"^body\.(\d+)\.body\.(\d+)\.body\.3\.conv_du\.2\.", r"body.\1.residual_group.\2.rcab.3.attention.3."),
+        (rf"^body\.(\d+)\.body\.{cfg.n_resblocks}\.", r"body.\1.conv."),
+        (rf"^body\.{cfg.n_resgroups}\.", "conv_after_body."),
+        (r"^tail\.0\.(\d+)\.", r"upsample.\1."),
+        (r"^tail\.1\.", "conv_last."),
+    )
+    for pattern, repl in rules:
+        if re.match(pattern, ours):
+            return re.sub(pattern, repl, ours)
+    return None
+
+
 def convert(sd: StateDict, cfg: RCANConfig) -> dict[str, torch.Tensor]:
-    """Official RCAN keys are ours: a new dict with the same tensors (the input is not modified)."""
-    del cfg
-    return dict(sd)
+    """Our keys as a new dict (the input is not modified). Official RCAN keys are ours already.
+
+    BasicSR keys are checked under their own names against the network ``cfg`` describes (every missing,
+    unexpected or mis-shaped key in one error), renamed, and completed with the MeanShift pair that
+    reproduces BasicSR's ``(x - mean)·img_range`` and ``x / img_range + mean``.
+    """
+    if not is_basicsr(sd):
+        return dict(sd)
+    from attnsr.models.checkpoint import check_keys
+
+    with torch.device("meta"):
+        shapes = build(cfg).state_dict()
+    mapping = {name: ours for ours in shapes if (name := basicsr_name(ours, cfg)) is not None}
+    check_keys({name: shapes[ours] for name, ours in mapping.items()}, sd, where="BasicSR RCAN layout")
+    out = {mapping[k]: v for k, v in sd.items()}
+    for key, sign in (("sub_mean", -1), ("add_mean", 1)):
+        shift = MeanShift(cfg.rgb_range, DIV2K_MEAN, sign=sign)
+        out[f"{key}.weight"], out[f"{key}.bias"] = shift.weight.detach(), shift.bias.detach()
+    return out
 
 
 # Trainable parameters (frozen MeanShift excluded; +24 gives the usual 15.44M/15.63M/15.59M), spec §4.3.

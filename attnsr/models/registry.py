@@ -45,7 +45,9 @@ class NetworkEntry:
     official_params: scale -> trainable parameter count of the official model at this variant's
                 configuration, as printed in the spec (what the tests check).
     detect:     official state dict -> config kwargs (including ``scale``) if the keys belong to this
-                entry, else ``None``. Infers every hyper-parameter that shapes reveal.
+                entry, else ``None``. Infers every hyper-parameter that shapes reveal, and never guesses
+                a scale: where the keys fit several, ``scale`` is the tuple of them and the caller must
+                choose (``from_official(..., scale=)``).
     convert:    (official state dict, config) -> our state dict. Pure: never mutates its input.
     role:       ``"generator"`` or ``"discriminator"``.
     summary:    one line for ``attnsr models``.

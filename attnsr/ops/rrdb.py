@@ -13,7 +13,8 @@ from torch import nn
 
 from attnsr.errors import ConfigError
 
-#: Dense-block growth channels. The official RRDB constructors take ``gc`` but hard-code 32 (spec Q3).
+#: Dense-block growth channels. The old-arch constructors take ``gc`` but hard-code 32 (spec Q3); BasicSR's
+#: new layout and the 2019 ESRGAN code honour it (``num_grow_ch`` / ``gc``), so the blocks take it.
 GROWTH = 32
 #: Residual scaling inside RDBs and RRDBs, and the LeakyReLU slope used across these networks.
 RES_SCALE = 0.2
@@ -67,15 +68,16 @@ class ShortcutBlock(nn.Module):
         return x + self.sub(x)
 
 
-def rrdb_stack(nf: int, nb: int, *, closing_conv: bool) -> nn.Module:
-    """``nb`` RRDBs (optionally followed by a 3×3 nf→nf conv, the RRDBNet trunk conv) as one module.
+def rrdb_stack(nf: int, nb: int, *, closing_conv: bool, gc: int = GROWTH) -> nn.Module:
+    """``nb`` RRDBs of growth ``gc`` (optionally followed by a 3×3 nf→nf conv, the RRDBNet trunk conv) as
+    one module.
 
     Reproduces the old ``B.sequential`` flattening (spec Q4): a single module is returned unwrapped, so a
     lone RRDB yields keys ``RDB1.*`` instead of ``0.RDB1.*``.
     """
     if nb < 1:
         raise ConfigError(f"an RRDB stack needs at least one block, got nb={nb}")
-    modules: list[nn.Module] = [RRDB(nf) for _ in range(nb)]
+    modules: list[nn.Module] = [RRDB(nf, gc) for _ in range(nb)]
     if closing_conv:
         modules.append(conv3x3(nf, nf))
     return modules[0] if len(modules) == 1 else nn.Sequential(*modules)

@@ -16,3 +16,23 @@ class ImageError(AttnsrError, ValueError):
 
 class ConfigError(AttnsrError, ValueError):
     """A configuration with an unknown key, a wrong type or an invalid value."""
+
+
+class LimitError(AttnsrError, ValueError):
+    """An input over a configured limit (upload bytes, image pixels). ``limit`` names the setting and
+    ``value`` is its configured number, so a server can report both."""
+
+    def __init__(self, message: str, *, limit: str, value: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.value = value
+
+
+class ServiceError(AttnsrError):
+    """A request a server cannot serve (unknown job, full queue, result not ready); ``status`` is the HTTP
+    status that answers it and ``retry_after`` (seconds) is set when trying later may succeed."""
+
+    def __init__(self, message: str, *, status: int, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after

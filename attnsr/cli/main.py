@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, str] = {
     "assets": "assets",
     "compare": "compare",
     "inspect": "inspect",
+    "serve": "serve",
 }
 
 

@@ -1,0 +1,106 @@
+"""The page in a real headless Chromium (Debian's ``chromium``, driven by Playwright over CDP).
+
+Upload, progress, the before/after viewer (both images, one shared zoom/pan), the download's size and
+pixels, an error shown on the page; writes docs/figures/serve.png. Skipped, with the reason, where the
+browser or the driver is missing (``scripts/test.sh`` installs both where it can).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "attnsr" / "assets" / "sample.png"
+FIGURE = REPO / "docs" / "figures" / "serve.png"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.slow
+
+
+def _chromium() -> str:
+    path = os.environ.get("ATTNSR_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.skip("no Chromium found (apt-get install chromium, or set ATTNSR_CHROMIUM); browser test not run")
+    return path
+
+
+def test_page_upscales_and_compares(tmp_path: Path, temp_parent: Path, serve_live) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright driver is not installed "
+                                   "(pip install playwright; the browser itself comes from Debian)")
+    from attnsr.image.io import load_image
+    from attnsr.infer.engine import Upscaler
+    from attnsr.infer.resolve import resolve_model
+    from attnsr.serve import ServeConfig, create_app
+
+    executable = _chromium()
+    app = create_app(ServeConfig(devices=("cpu",), temp_parent=temp_parent))
+    with serve_live(app) as url, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, timeout=30_000)
+        try:
+            page = browser.new_page(viewport={"width": 1120, "height": 900}, accept_downloads=True)
+            page.set_default_timeout(30_000)
+            blocked: list[str] = []
+            page.on("request", lambda r: blocked.append(r.url) if not r.url.startswith((url, "blob:", "data:")) else None)
+            page.goto(url)
+            page.wait_for_selector("#model option", state="attached")
+            assert page.eval_on_selector("#model", "s => s.value") == "attnsr-small"
+
+            page.set_input_files("#files", files=[
+                {"name": "sample.png", "mimeType": "image/png", "buffer": SAMPLE.read_bytes()},
+                {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an image"},
+            ])
+            page.wait_for_selector(".card.done")
+            page.wait_for_selector(".card.error")
+            assert "not an image" in page.inner_text(".card.error")
+
+            sizes = page.evaluate("""() => ['img-before', 'img-after'].map(id => {
+                const i = document.getElementById(id); return [i.complete, i.naturalWidth, i.naturalHeight]; })""")
+            assert sizes == [[True, 256, 192], [True, 256, 192]]
+            assert page.locator("#gallery button").count() == 1
+
+            page.click("#zoom-in")
+            transforms = page.evaluate("""() => ['img-before', 'img-after'].map(
+                id => document.getElementById(id).style.transform)""")
+            assert transforms[0] == transforms[1] and "scale(" in transforms[0]
+            box = page.locator("#viewer").bounding_box()
+            page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.7)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.55, steps=4)
+            page.mouse.up()
+            panned = page.evaluate("""() => ['img-before', 'img-after'].map(
+                id => document.getElementById(id).style.transform)""")
+            assert panned[0] == panned[1] != transforms[0]
+            page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.3)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.3, steps=3)
+            page.mouse.up()
+            assert page.eval_on_selector("#after-layer", "e => e.style.clipPath").startswith("inset(0px 0px 0px 45")
+
+            with page.expect_download() as info:
+                page.click("#download")
+            saved = tmp_path / "download.png"
+            info.value.save_as(saved)
+            assert info.value.suggested_filename == "sample_x2.png"
+
+            page.click("#zoom-fit")
+            FIGURE.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(FIGURE), full_page=True)
+            assert not blocked, f"the page fetched from elsewhere: {blocked}"
+        finally:
+            browser.close()
+
+    got = np.asarray(Image.open(saved))
+    assert got.shape == (192, 256, 3)
+    want = Upscaler(resolve_model("default", None, 2).model, scale=2, device="cpu").upscale_array(
+        load_image(SAMPLE).as_array())
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    assert Image.open(io.BytesIO(FIGURE.read_bytes())).size[0] == 1120
+    assert not any(temp_parent.iterdir()), "the server left files in its temp folder"

@@ -38,3 +38,19 @@ def _deterministic_threads() -> Iterator[None]:
     yield
     # library code must not switch autograd off globally (later tests would silently break)
     assert torch.is_grad_enabled(), "this test left torch autograd disabled globally"
+
+
+@pytest.fixture()
+def tiny_set(tmp_path: Path) -> Path:
+    """A two-image HR folder (``Tiny/HR``: 50x37 and 41x44 smooth colour images) for CLI tests."""
+    import numpy as np
+
+    from attnsr.image.io import from_uint8, save_image
+
+    folder = tmp_path / "Tiny" / "HR"
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(50, 37), (41, 44)]):
+        smooth = np.cumsum(np.cumsum(rng.normal(0, 1, (h, w, 3)), 0), 1)
+        a = ((smooth - smooth.min()) / np.ptp(smooth) * 255).astype(np.uint8)
+        save_image(folder / f"im{i}.png", from_uint8(a))
+    return folder

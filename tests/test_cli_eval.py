@@ -18,16 +18,6 @@ from attnsr.image.resize import modcrop
 from attnsr.metrics import psnr, ssim
 
 
-@pytest.fixture()
-def tiny_set(tmp_path):
-    folder = tmp_path / "Tiny" / "HR"
-    rng = np.random.default_rng(0)
-    for i, (h, w) in enumerate([(50, 37), (41, 44)]):
-        smooth = np.cumsum(np.cumsum(rng.normal(0, 1, (h, w, 3)), 0), 1)
-        a = ((smooth - smooth.min()) / np.ptp(smooth) * 255).astype(np.uint8)
-        save_image(folder / f"im{i}.png", from_uint8(a))
-    return folder
-
 
 def test_eval_json_matches_direct_computation(tiny_set, tmp_path, capsys):
     out = tmp_path / "r.json"

@@ -18,13 +18,10 @@ from attnsr.scoring import explain_size, match_files, scale_from_names
 
 
 @pytest.fixture()
-def hr_set(tmp_path: Path) -> Path:
-    folder = tmp_path / "Tiny" / "HR"
-    rng = np.random.default_rng(0)
-    for i, (h, w) in enumerate([(50, 37), (41, 44)]):
-        smooth = np.cumsum(np.cumsum(rng.normal(0, 1, (h, w, 3)), 0), 1)
-        a = ((smooth - smooth.min()) / np.ptp(smooth) * 255).astype(np.uint8)
-        save_image(folder / f"im{i}.png", from_uint8(a))
+def hr_set(tiny_set: Path) -> Path:
+    """The shared tiny colour set plus one grayscale file."""
+    folder = tiny_set
+    rng = np.random.default_rng(1)
     gray = (np.linspace(0, 255, 40 * 45).reshape(40, 45) + rng.normal(0, 9, (40, 45))).clip(0, 255)
     save_image(folder / "gray.png", from_uint8(gray.astype(np.uint8)), gray=True)
     return folder

@@ -266,27 +266,26 @@ def _realesrgan_one(x: torch.Tensor, scale: int, cfg: RealESRGANConfig, g: torch
     x = _random_noise(x, s1, g)
     x = _random_jpeg(x, s1, g)
     modes = cfg.second.resize_modes
-    if K.uniform(g, 0, 1) < cfg.second_order_prob:
+    second = K.uniform(g, 0, 1) < cfg.second_order_prob
+    if second:
         s2 = cfg.second
         if K.uniform(g, 0, 1) < s2.blur_prob:
             x = filter2d(x, K.random_kernel(s2.kernel, g, pad_to=cfg.kernel_pad))
         x = _random_resize(x, s2, lr_size, g)
         x = _random_noise(x, s2, g)
-        mode = modes[K.choice(g, (1.0,) * len(modes))]
-        sinc = _final_sinc(cfg, g)
-        if K.uniform(g, 0, 1) < cfg.jpeg_last_prob:
-            x = resize(x, lr_size, mode)
-            x = filter2d(x, sinc) if sinc is not None else x
-            x = _random_jpeg(x, s2, g)
-        else:
-            x = _random_jpeg(x, s2, g)
-            x = resize(x, lr_size, mode)
-            x = filter2d(x, sinc) if sinc is not None else x
+    mode = modes[K.choice(g, (1.0,) * len(modes))]
+    sinc = _final_sinc(cfg, g)
+
+    def to_lr(img: torch.Tensor) -> torch.Tensor:
+        img = resize(img, lr_size, mode)
+        return filter2d(img, sinc) if sinc is not None else img
+
+    if not second:
+        x = to_lr(x)
+    elif K.uniform(g, 0, 1) < cfg.jpeg_last_prob:
+        x = _random_jpeg(to_lr(x), cfg.second, g)
     else:
-        mode = modes[K.choice(g, (1.0,) * len(modes))]
-        sinc = _final_sinc(cfg, g)
-        x = resize(x, lr_size, mode)
-        x = filter2d(x, sinc) if sinc is not None else x
+        x = to_lr(_random_jpeg(x, cfg.second, g))
     return quantize_uint8(x)
 
 

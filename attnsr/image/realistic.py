@@ -47,7 +47,7 @@ from PIL import Image
 
 from attnsr.errors import ConfigError, ImageError
 from attnsr.image import kernels as K
-from attnsr.image.degrade import quantize_uint8
+from attnsr.image.degrade import degrade, quantize_uint8
 
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 PIPELINES = ("realesrgan", "bsrgan")
@@ -397,10 +397,15 @@ class RealisticConfig:
     bsrgan: BSRGANConfig = field(default_factory=BSRGANConfig)
     #: sharpen the HR target with :func:`usm_sharpen` (Real-ESRGAN's x4plus PSNR model trains on it)
     usm_target: bool = False
+    #: probability that an image gets the clean MATLAB-bicubic LR (``degrade(kind="BI")``) instead of
+    #: the pipeline, so one model serves clean and degraded input; drawn first from the image's seed,
+    #: and only when > 0 (with 0 the draws are those of the pipeline alone)
+    clean_prob: float = 0.0
 
     def __post_init__(self) -> None:
         if self.pipeline not in PIPELINES:
             raise ConfigError(f"pipeline: {self.pipeline!r} is not one of {PIPELINES}")
+        _check_prob("clean_prob", self.clean_prob)
 
 
 def _mild_eval_config() -> RealisticConfig:
@@ -442,7 +447,8 @@ def degrade_realistic(hr: torch.Tensor, scale: int, cfg: RealisticConfig, seeds:
     """LR images from ``hr`` ((N, C, H, W) or (C, H, W), float in [0, 1]) with the pipeline of ``cfg``;
     image i draws everything from ``torch.Generator().manual_seed(seeds[i])``, so the result for an
     image does not depend on the rest of the batch. Returns (N, C, H/s, W/s) on 8-bit levels, same
-    dtype and device as ``hr``. The HR target is not changed here (see :func:`prepare_target`)."""
+    dtype and device as ``hr``. With ``cfg.clean_prob`` an image may get the clean bicubic LR instead
+    (see :class:`RealisticConfig`). The HR target is not changed here (see :func:`prepare_target`)."""
     batched = hr.dim() == 4
     x = hr if batched else hr.unsqueeze(0)
     if x.dim() != 4 or not x.is_floating_point():
@@ -458,7 +464,10 @@ def degrade_realistic(hr: torch.Tensor, scale: int, cfg: RealisticConfig, seeds:
     out = []
     for img, seed in zip(x, seeds):
         g = torch.Generator().manual_seed(int(seed))
-        out.append(one(img.unsqueeze(0), scale, sub, g))  # type: ignore[arg-type]
+        if cfg.clean_prob > 0 and float(torch.rand((), generator=g)) < cfg.clean_prob:
+            out.append(degrade(img.unsqueeze(0), scale, "BI").to(x.dtype))
+        else:
+            out.append(one(img.unsqueeze(0), scale, sub, g))  # type: ignore[arg-type]
     lr = torch.cat(out)
     return lr if batched else lr.squeeze(0)
 

@@ -201,3 +201,26 @@ def test_bad_inputs_are_refused() -> None:
         R.StageConfig(jpeg_quality=(30.0, 120.0))
     with pytest.raises(ConfigError, match="noise_prob"):
         R.StageConfig(noise_prob=2.0)
+
+
+def test_clean_prob_mixes_the_clean_bicubic_lr_per_image() -> None:
+    """clean_prob 1 gives exactly the BI degradation; 0.5 gives a per-seed mix of BI and pipeline images,
+    each equal to what clean_prob 1 or the pipeline would give that image; 0 keeps the pipeline's draws."""
+    from dataclasses import replace
+
+    from attnsr.image.degrade import degrade
+
+    hr = torch.cat([_smooth_image(64, 64, seed=s) for s in range(8)])
+    seeds = list(range(100, 108))
+    clean = degrade(hr, 2, "BI")
+    assert torch.equal(R.degrade_realistic(hr, 2, R.RealisticConfig(clean_prob=1.0), seeds), clean)
+    plain = R.degrade_realistic(hr, 2, R.RealisticConfig(), seeds)
+    assert torch.equal(R.degrade_realistic(hr, 2, R.RealisticConfig(clean_prob=0.0), seeds), plain)
+    mixed = R.degrade_realistic(hr, 2, replace(R.RealisticConfig(), clean_prob=0.5), seeds)
+    is_clean = [torch.equal(mixed[i], clean[i]) for i in range(8)]
+    assert 0 < sum(is_clean) < 8
+    for i in range(8):
+        g = torch.Generator().manual_seed(seeds[i])
+        assert is_clean[i] == (float(torch.rand((), generator=g)) < 0.5)
+    with pytest.raises(ConfigError, match="clean_prob"):
+        R.RealisticConfig(clean_prob=1.5)

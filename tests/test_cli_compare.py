@@ -73,3 +73,25 @@ def test_compare_bad_arguments(hr_image, tmp_path):
                  "-o", str(tmp_path / "x.png")]) == 2  # a registry network needs weights
     crop = zoom_crop(torch.zeros(3, 10, 10), (2, 3, 4, 5), 3)
     assert crop.shape == (15, 12, 3) and crop.dtype == np.uint8
+
+
+def test_compare_lr_mode_shows_the_input_and_each_upscale_of_one_region(hr_image, tiny_weights, tmp_path, capsys):
+    """--lr: the image is the input itself; panels are input (repeated by scale x zoom), bicubic and the
+    model at the same region, with the labels only (no ground truth, no score)."""
+    from attnsr.evaluation import bicubic_method
+    from attnsr.image.io import load_image, to_uint8
+
+    out = tmp_path / "real.png"
+    assert main(["compare", str(hr_image), "--lr", "--models", f"rcan={tiny_weights}", "--crop", "4,6,12,10",
+                 "--scale", "2", "--zoom", "5", "-o", str(out), "--tile", "0", "--device", "cpu"]) == 0
+    w, h = 12 * 2 * 5, 10 * 2 * 5
+    fig = np.asarray(Image.open(out))
+    assert fig.shape[:2] == (h + CAPTION_HEIGHT, 3 * w + 2 * GAP)
+    lr = np.asarray(Image.open(hr_image))
+    assert np.array_equal(fig[:h:10, :w:10], lr[6:16, 4:16])
+    bicubic = to_uint8(bicubic_method(2)(load_image(hr_image).rgb[None])[0])
+    assert np.array_equal(fig[:h:5, w + GAP:2 * w + GAP:5], bicubic[12:32, 8:32])
+    assert capsys.readouterr().out == ""
+    assert main(["compare", str(hr_image), "--lr", "--models", "bicubic", "--crop", "60,0,20,10",
+                 "--scale", "2", "-o", str(out)]) == 2
+    assert "outside the image (70x66 pixels)" in capsys.readouterr().err

@@ -4,6 +4,10 @@ The HR image is modcropped, made LR with MATLAB bicubic (quantised to 8 bits, as
 upscaled by bicubic and by every model, and the same crop of each result is enlarged with
 nearest-neighbour (pixels stay visible) and put side by side (HR, bicubic, models) with PSNR (Y, shave =
 scale, whole image) and LPIPS (whole image; ``LPIPS n/a`` without the weights) under each.
+
+With ``--lr`` the image is itself the low-resolution input (a real photo, e.g. a camera JPEG): there is no
+ground truth and no score; ``--crop`` is in input pixels and the panels are the input (pixels repeated),
+bicubic and every model, all showing the same region.
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ MIN_PANEL_WIDTH = 200
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from attnsr.cli.upscale import add_engine_arguments
 
-    p.add_argument("image", type=Path, metavar="IMAGE", help="HR image (ground truth)")
+    p.add_argument("image", type=Path, metavar="IMAGE", help="HR image (ground truth), or the LR input with --lr")
+    p.add_argument("--lr", action="store_true",
+                   help="IMAGE is the low-resolution input (a real photo): no ground truth, no scores; "
+                        "--crop in input pixels")
     p.add_argument("--models", required=True,
                    help="comma-separated: bicubic, default, bundled names, NAME=WEIGHTS or a checkpoint path")
-    p.add_argument("--crop", required=True, help="x,y,w,h of the region to zoom, in HR pixels")
+    p.add_argument("--crop", required=True, help="x,y,w,h of the region to zoom, in HR pixels (input pixels with --lr)")
     p.add_argument("--scale", type=int, default=None, help="upscaling factor (default: the first checkpoint's, or 4)")
     p.add_argument("-o", "--output", type=Path, default=None, help="PNG to write (default: <image>_compare.png)")
     p.add_argument("--zoom", type=int, default=None,
@@ -75,7 +82,7 @@ def parse_crop(text: str, height: int, width: int) -> tuple[int, int, int, int]:
     except ValueError:
         raise ConfigError(f"--crop: expected x,y,w,h (four integers), got {text!r}") from None
     if w < 1 or h < 1 or x < 0 or y < 0 or x + w > width or y + h > height:
-        raise ConfigError(f"--crop {text}: outside the modcropped HR image ({width}x{height} pixels)")
+        raise ConfigError(f"--crop {text}: outside the image ({width}x{height} pixels)")
     return x, y, w, h
 
 
@@ -142,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
 
     specs = parse_models(args.models)
     scale = args.scale or default_scale(specs)
+    if args.lr:
+        return _run_real(args, specs, scale)
     hr = modcrop(load_image(args.image).rgb, scale)
     box = parse_crop(args.crop, hr.shape[-2], hr.shape[-1])
     zoom = args.zoom or max(1, math.ceil(MIN_PANEL_WIDTH / box[2]))
@@ -160,4 +169,27 @@ def run(args: argparse.Namespace) -> int:
     for _, text in panels[1:]:
         print(text)
     print(f"{out} ({len(panels)} panels, crop x{zoom})", file=sys.stderr)
+    return 0
+
+
+def _run_real(args: argparse.Namespace, specs: list[ModelSpec], scale: int) -> int:
+    """``--lr``: crops of the input (pixels repeated by scale x zoom), bicubic and each model's output."""
+    from attnsr.evaluation import bicubic_method
+    from attnsr.image.degrade import quantize_uint8
+    from attnsr.image.io import load_image, save_array
+    from attnsr.infer.figures import panel_grid
+
+    lr = load_image(args.image).rgb
+    x, y, w, h = parse_crop(args.crop, lr.shape[-2], lr.shape[-1])
+    zoom = args.zoom or max(1, math.ceil(MIN_PANEL_WIDTH / (w * scale)))
+    box = (x * scale, y * scale, w * scale, h * scale)
+    panels = [(zoom_crop(lr, (x, y, w, h), zoom * scale), f"input ({args.crop})"),
+              (zoom_crop(bicubic_method(scale)(lr[None])[0], box, zoom), f"bicubic x{scale}")]
+    for spec in specs:
+        if spec.model == "bicubic" and spec.weights is None:
+            continue  # always shown
+        panels.append((zoom_crop(quantize_uint8(_run_model(args, spec, lr, scale)), box, zoom), spec.label))
+    out = args.output or args.image.with_name(f"{args.image.stem}_compare.png")
+    save_array(out, panel_grid(panels, columns=args.columns))
+    print(f"{out} ({len(panels)} panels, crop x{zoom * scale} of the input)", file=sys.stderr)
     return 0

@@ -81,11 +81,14 @@ class ValConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Pixel loss plus optional VGG19 perceptual loss (conv5_4 before ReLU, ImageNet normalisation)."""
+    """Pixel loss plus an optional perceptual loss: ``vgg19`` (ESRGAN's: L1 of VGG19 conv5_4 features
+    before ReLU, ImageNet normalisation; needs ``vgg_weights``) or ``lpips-vgg`` / ``lpips-alex`` (the
+    LPIPS distance itself, from the installed LPIPS assets)."""
 
     pixel: str = "l1"
     pixel_weight: float = 1.0
     charbonnier_eps: float = 1e-3
+    perceptual: str = "vgg19"
     perceptual_weight: float = 0.0
     #: torchvision-layout VGG19 state dict (``features.<i>.weight``), .pth or .safetensors.
     vgg_weights: str = ""
@@ -173,6 +176,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "data.kind": ("hr_folder", "paired", "h5"),
     "data.degradation": ("BI", "BD", "DN", "realistic"),
     "loss.pixel": ("l1", "mse", "charbonnier"),
+    "loss.perceptual": ("vgg19", "lpips-vgg", "lpips-alex"),
     "optim.name": ("adam", "adamw", "adamp"),
     "gan.optim_d.name": ("adam", "adamw", "adamp"),
     "schedule.kind": ("multistep", "cosine", "constant"),

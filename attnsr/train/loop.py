@@ -28,7 +28,7 @@ from attnsr.errors import CheckpointError, ConfigError
 from attnsr.train import checkpoint as ckpt
 from attnsr.train import distributed as ddp
 from attnsr.train.config import TrainConfig, config_to_dict, dump_config
-from attnsr.train.losses import PerceptualLoss, load_vgg19, pixel_loss
+from attnsr.train.losses import LPIPSLoss, PerceptualLoss, load_vgg19, pixel_loss
 from attnsr.train.optim import ModelEMA, build_optimizer, lr_at, set_lr
 from attnsr.train.steps import GanNets, Precision, gan_step, sr_step
 
@@ -113,7 +113,9 @@ def build_run(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device) -> R
     run = Run(cfg, ctx, device, generator, generator, build_optimizer(generator.parameters(), cfg.optim),
               _precision(cfg.amp, device))
     needs_vgg = cfg.gan.feature_weight > 0 if cfg.gan.enabled else cfg.loss.perceptual_weight > 0
-    if needs_vgg:
+    if needs_vgg and cfg.loss.perceptual.startswith("lpips-"):  # also the GAN's feature term
+        run.perceptual = LPIPSLoss(cfg.loss.perceptual.removeprefix("lpips-")).to(device)
+    elif needs_vgg:
         run.perceptual = PerceptualLoss(load_vgg19(cfg.loss.vgg_weights)).to(device)
     if cfg.gan.enabled:
         g = cfg.gan

@@ -125,6 +125,22 @@ class PerceptualLoss(nn.Module):
         return F.l1_loss(self.vgg(sr), target)
 
 
+class LPIPSLoss(nn.Module):
+    """Mean LPIPS distance between ``sr`` and ``hr`` (HR detached) with a frozen pretrained LPIPS."""
+
+    def __init__(self, net: str) -> None:
+        super().__init__()
+        from attnsr.metrics.lpips import LPIPSConfig, load_lpips_model
+
+        self.lpips = load_lpips_model(LPIPSConfig(net=net))  # type: ignore[arg-type]
+
+    def train(self, mode: bool = True) -> "LPIPSLoss":
+        return super().train(False)  # always eval: the loss network never changes
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        return self.lpips(sr, hr.detach()).mean()
+
+
 def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     """Binary cross-entropy on logits against a constant all-``target`` tensor, mean over elements."""
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))

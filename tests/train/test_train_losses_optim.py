@@ -126,3 +126,41 @@ def test_ema_warm_up_forgets_the_initialisation() -> None:
         remaining *= ema.decay_at(k)
     assert torch.allclose(ema.module.weight, torch.full((1, 2), 1 - remaining))
     assert remaining < 0.01  # a plain 0.999 decay would still hold 0.999**500 = 0.61 of the init
+
+
+def test_lpips_perceptual_term_is_the_metric_and_trains_only_the_generator() -> None:
+    """loss.perceptual: lpips-alex gives the run a frozen LPIPS whose value is the metric's mean, whose
+    gradient reaches the SR image, and which the step adds with its weight."""
+    from attnsr.assets import MissingAssetError
+    from attnsr.metrics import LPIPSConfig, load_lpips_model
+    from attnsr.train.config import config_from_dict
+    from attnsr.train.distributed import DistContext
+    from attnsr.train.loop import build_run
+    from attnsr.train.steps import sr_step
+
+    cfg = config_from_dict({"model": {"name": "srvgg", "scale": 2, "options": {"nf": 8, "num_conv": 2}},
+                            "loss": {"perceptual": "lpips-alex", "perceptual_weight": 0.5}})
+    try:
+        run = build_run(cfg, DistContext(), torch.device("cpu"))
+    except MissingAssetError as exc:
+        pytest.skip(str(exc))
+    assert run.perceptual is not None and not any(p.requires_grad for p in run.perceptual.parameters())
+    run.perceptual.train()
+    assert not run.perceptual.training
+    torch.manual_seed(0)
+    hr = torch.rand(2, 3, 40, 40)
+    sr = (hr + 0.1 * torch.randn_like(hr)).clamp(0, 1).requires_grad_(True)
+    value = run.perceptual(sr, hr)
+    with torch.no_grad():
+        assert value.item() == pytest.approx(load_lpips_model(LPIPSConfig()).forward(sr, hr).mean().item(), rel=1e-6)
+    value.backward()
+    assert sr.grad is not None and float(sr.grad.abs().sum()) > 0
+    lr = hr[..., ::2, ::2].contiguous()
+    with torch.no_grad():
+        out = run.generator(lr)
+        want = F.l1_loss(out, hr).item() + 0.5 * run.perceptual(out, hr).item()
+    parts = sr_step(run.generator, lr, hr, run.opt_g, pixel=F.l1_loss, perceptual=run.perceptual,
+                    perceptual_weight=0.5)
+    assert parts["total"].item() == pytest.approx(want, rel=1e-5)
+    with pytest.raises(ConfigError, match="loss.perceptual"):
+        config_from_dict({"loss": {"perceptual": "lpips-squeeze"}})

@@ -14,7 +14,8 @@ pyiqa is not installed (it needs torchvision); its defaults were read from its s
   the script also shows what a wrong normalisation (un-mapped [0, 1] input) and VGG give.
 
 attnsr's side is the SR protocol (``attnsr eval``): BT.601 Y (16-235, unrounded), border = scale, a gray
-file scored on its one channel. NIQE columns score the HR images.
+file scored on its one channel; "0-brd" columns: the same without the shave, separating the shave from the
+colour conversion. NIQE columns score the HR images.
 Images: Set14 HR, modcrop to the scale; SR = MATLAB-bicubic upscale of the MATLAB-bicubic LR.
 
 Usage: python scripts/pyiqa_defaults.py [--set DIR] [--scale 4] [--no-lpips]
@@ -99,24 +100,31 @@ def main(argv: list[str] | None = None) -> int:
         lp = {n: load_lpips_model(LPIPSConfig(net=n)) for n in ("alex", "vgg")}
     rows = []
     print(f"{args.set.name}, x{s} bicubic SR (MATLAB imresize both ways); attnsr = BT.601 Y, border {s}")
-    print(f"{'image':<11} {'PSNR':>7} {'pyiqa':>7} {'psnry':>7} | {'SSIM':>6} {'pyiqa':>6} {'ssimc':>6} | "
-          f"{'NIQE HR':>7} {'YIQ':>6} {'gray':>6} {'border':>6}" + (" | LPIPS  un-norm  vgg" if lp else ""))
+    print("columns: attnsr's default, the same without the border shave (0-brd), pyiqa's settings (p:...)")
+    print(f"{'image':<11} {'PSNR':>7} {'0-brd':>7} {'p:psnr':>7} {'p:psnry':>7} | {'SSIM':>6} {'0-brd':>6} "
+          f"{'p:ssim':>6} {'p:ssimc':>6} | {'NIQE HR':>7} {'p:YIQ':>6} {'gray':>6} {'border':>6}"
+          + (" | LPIPS  un-norm  vgg" if lp else ""))
     for f in files:
         sr, hr, gray = pair(f, s)
         ours = (sr[..., :1], hr[..., :1]) if gray else (sr, hr)  # attnsr eval: a gray file on its channel
         r = {
             "psnr": psnr(*ours, crop_border=s),
+            "psnr_border0": psnr(*ours, crop_border=0),
             "psnr_pyiqa": psnr_float(sr / 255.0, hr / 255.0),
             "psnry_pyiqa": psnr_float(yiq_y(sr), yiq_y(hr)),
             "ssim": ssim(*ours, crop_border=s),
+            "ssim_border0": ssim(*ours, crop_border=0),
             "ssim_pyiqa": ssim_clipped(yiq_y(sr, 255, True)[..., None], yiq_y(hr, 255, True)[..., None]),
             "ssimc_pyiqa": ssim_clipped(sr.astype(np.float64), hr.astype(np.float64)),
+            "ssim_rgb_border0": ssim(sr, hr, crop_border=0, test_y=False),  # attnsr's ssim_rgb, no shave
+            "psnr_rgb_border0": psnr(sr, hr, crop_border=0, test_y=False),
             "niqe": float(niqe(tensor(ours[1]))[0]),
             "niqe_yiq": float(niqe(torch.from_numpy(yiq_y(hr, 255, True) / 255)[None, None])[0]),
             "niqe_gray": float(niqe(tensor(hr), convert_to="gray")[0]),
             "niqe_border": float(niqe(tensor(ours[1]), crop_border=s)[0]),
         }
-        line = (f"{f.stem:<11} {r['psnr']:7.3f} {r['psnr_pyiqa']:7.3f} {r['psnry_pyiqa']:7.3f} | {r['ssim']:.4f} "
+        line = (f"{f.stem:<11} {r['psnr']:7.3f} {r['psnr_border0']:7.3f} {r['psnr_pyiqa']:7.3f} "
+                f"{r['psnry_pyiqa']:7.3f} | {r['ssim']:.4f} {r['ssim_border0']:.4f} "
                 f"{r['ssim_pyiqa']:.4f} {r['ssimc_pyiqa']:.4f} | {r['niqe']:7.4f} {r['niqe_yiq']:6.4f} "
                 f"{r['niqe_gray']:6.4f} {r['niqe_border']:6.4f}")
         if lp:
@@ -131,17 +139,19 @@ def main(argv: list[str] | None = None) -> int:
 
     def stat(key: str, ref: str) -> str:
         d = np.array([r[key] - r[ref] for r in rows])
-        return f"mean {d.mean():+.4f}, range {d.min():+.4f} .. {d.max():+.4f}"
+        return f"mean {d.mean():+.4f}, range {d.min():+.4f} .. {d.max():+.4f} (max |d| {np.abs(d).max():.1e})"
 
     print("\nmean over the set: " + ", ".join(f"{k} {np.mean([r[k] for r in rows]):.4f}" for k in rows[0]))
-    print("difference to attnsr's default (pyiqa's setting minus attnsr's), per image:")
-    for key, ref in (("psnr_pyiqa", "psnr"), ("psnry_pyiqa", "psnr"), ("ssim_pyiqa", "ssim"),
-                     ("ssimc_pyiqa", "ssim"), ("niqe_yiq", "niqe"), ("niqe_gray", "niqe"),
+    print("differences per image (first minus second; 'border0': attnsr's setting without the border shave):")
+    for key, ref in (("psnr_border0", "psnr"), ("psnr_pyiqa", "psnr"), ("psnry_pyiqa", "psnr"),
+                     ("psnry_pyiqa", "psnr_border0"), ("ssim_border0", "ssim"), ("ssim_pyiqa", "ssim"),
+                     ("ssim_pyiqa", "ssim_border0"), ("ssimc_pyiqa", "ssim"), ("ssimc_pyiqa", "ssim_rgb_border0"),
+                     ("psnr_pyiqa", "psnr_rgb_border0"), ("niqe_yiq", "niqe"), ("niqe_gray", "niqe"),
                      ("niqe_border", "niqe")):
-        print(f"  {key:<13} {stat(key, ref)}")
+        print(f"  {key:<18} vs {ref:<12} {stat(key, ref)}")
     if lp:
         for key in ("lpips_unnormalised", "lpips_vgg"):
-            print(f"  {key:<13} {stat(key, 'lpips')}")
+            print(f"  {key:<18} vs {'lpips':<12} {stat(key, 'lpips')}")
     return 0
 
 

@@ -186,7 +186,7 @@ class Upscaler:
             opts = replace(opts, channels_last=default_channels_last(self.device, model))
         self.scale = scale or _model_scale(model)
         descriptor = _describe_or_none(model, self.scale)
-        fp16_ok = descriptor is not None and descriptor.fp16  # a foreign module: not known, so fp32
+        fp16_ok = descriptor is not None and descriptor.fp16  # no descriptor (no scale known): fp32
         opts = replace(opts, precision=choose_precision(opts.precision, self.device.type, fp16_ok))
         self.options = opts
         if self.device.type == "cpu" and self.options.precision == "fp16":

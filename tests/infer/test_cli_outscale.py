@@ -107,7 +107,7 @@ def test_precision_flags_parse_to_one_setting() -> None:
     assert precision_from_args(parse(["upscale", "a.png", "--fp32", "--precision", "fp32"])) == "fp32"
     assert precision_from_args(parse(["upscale", "a.png", "--precision", "bf16"])) == "bf16"
     assert precision_from_args(parse(["eval", "--dataset", "d"])) == "fp32"  # paper numbers: fp32
-    assert precision_from_args(parse(["compare", "a.png", "--models", "bicubic", "--crop", "0,0,8,8"])) == "auto"
+    assert precision_from_args(parse(["compare", "a.png", "--models", "bicubic", "--crop", "0,0,8,8"])) == "fp32"
     with pytest.raises(ConfigError, match="exclude"):
         precision_from_args(argparse.Namespace(fp32=True, precision="fp16"))
 

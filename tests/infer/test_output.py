@@ -14,7 +14,7 @@ from attnsr.errors import ConfigError
 from attnsr.image.resize import imresize
 from attnsr.infer import output
 from attnsr.infer.engine import Upscaler, choose_precision
-from attnsr.infer.output import (fit_format, output_name, outscale_size, resize_samples, upscale_to)
+from attnsr.infer.output import fit_format, output_name, outscale_size, resize_samples, upscale_to
 
 
 class ConvX2(nn.Module):

@@ -41,6 +41,7 @@ def _rand(shape: tuple[int, ...], dtype=np.uint8, seed: int = 0) -> np.ndarray:
 
 
 @pytest.mark.parametrize("h,w,f,expected", [(7, 9, 3.5, (25, 32)), (5, 3, 1.5, (8, 5)), (10, 10, 0.25, (3, 3)),
+                                            (7, 9, 1.2, (8, 11)), (3, 10, 0.33, (1, 3)),
                                             (1, 1, 0.1, (1, 1)), (6, 4, 2.0, (12, 8))])
 def test_outscale_size_rounds_half_up(h: int, w: int, f: float, expected: tuple[int, int]) -> None:
     assert outscale_size(h, w, f) == expected

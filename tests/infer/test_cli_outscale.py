@@ -140,3 +140,13 @@ def test_models_shows_the_descriptor(capsys: pytest.CaptureFixture) -> None:
     assert "real-photo" in rows["srvgg"] and "GAN" in rows["fasrgan"]
     bundled = out.split("Bundled models:")[1]
     assert "tiles not exact (MMCA)" in bundled and "real-photo" in bundled
+
+
+def test_compare_figure_follows_the_output_factor(tmp_path: Path) -> None:
+    from attnsr.infer.figures import CAPTION_HEIGHT, GAP
+
+    src = _png(tmp_path / "a.png", (7, 9, 3), seed=6)
+    assert _upscale(str(src), "-o", str(tmp_path / "o"), "--model", "bicubic", "--outscale", "3.5",
+                    "--compare") == 0
+    fig = Image.open(tmp_path / "o" / "a_x3.5_compare.png")
+    assert fig.size == (2 * 32 + GAP, 25 + CAPTION_HEIGHT)  # two 32x25 panels, side by side

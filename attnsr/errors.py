@@ -6,6 +6,11 @@ class AttnsrError(Exception):
     line and exits with status 2."""
 
 
+class AttnsrWarning(UserWarning):
+    """Something the user should know that does not stop the work (e.g. tiles that change a model's
+    output); the command-line tools print it as one line."""
+
+
 class CheckpointError(AttnsrError, ValueError):
     """A checkpoint that cannot be read safely or does not fit the network."""
 

@@ -45,7 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zoom", type=int, default=None,
                    help=f"nearest-neighbour enlargement of the crop (default: enough for {MIN_PANEL_WIDTH} px)")
     p.add_argument("--columns", type=int, default=None, help="panels per row (default: all in one row)")
-    add_engine_arguments(p, model_help=None)  # compare names its models in --models
+    # compare names its models in --models; fp32 by default, as eval: it prints PSNR and LPIPS
+    add_engine_arguments(p, model_help=None, precision_default="fp32")
 
 
 @dataclass(frozen=True)

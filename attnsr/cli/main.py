@@ -9,10 +9,11 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from attnsr import __version__
-from attnsr.errors import AttnsrError
+from attnsr.errors import AttnsrError, AttnsrWarning
 
 #: subcommand name -> module in attnsr.cli (imported only when that subcommand runs or help is built)
 SUBCOMMANDS: dict[str, str] = {
@@ -43,7 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                    line: str | None = None) -> str:
+    """attnsr's own warnings as one line, like its errors; others in Python's usual form."""
+    if issubclass(category, AttnsrWarning):
+        return f"attnsr: warning: {message}\n"
+    return _python_format_warning(message, category, filename, lineno, line)
+
+
+_python_format_warning = warnings.formatwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    warnings.formatwarning = _format_warning  # type: ignore[assignment]
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 from attnsr.errors import AttnsrError, ConfigError
+from attnsr.infer.output import (EXTENSIONS, check_outscale, fit_format, output_name, output_suffix, scale_label,
+                                 upscale_to)
 
 HELP = "upscale images with a bundled model, bicubic, or any network checkpoint"
 
@@ -23,7 +25,7 @@ MODEL_HELP = ("'default' (bundled, the default), another bundled model, 'bicubic
 
 
 def add_engine_arguments(p: argparse.ArgumentParser, *, model_help: str | None = MODEL_HELP,
-                         tile_default: str = "auto") -> None:
+                         tile_default: str = "auto", precision_default: str = "auto") -> None:
     """Model and engine options shared by ``upscale``, ``eval`` and ``compare``. ``model_help=None``
     leaves out --model/--weights (for commands that name several models their own way)."""
     if model_help is not None:
@@ -36,8 +38,10 @@ def add_engine_arguments(p: argparse.ArgumentParser, *, model_help: str | None =
     p.add_argument("--chop", action="store_true",
                    help="use the network's official chopped forward (HSPAN, FSANet) instead of tiling")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"),
-                   help="fp16/bf16 autocast (fp16 on CUDA only)")
+    p.add_argument("--precision", default=precision_default, choices=("auto", "fp32", "fp16", "bf16"),
+                   help="autocast precision; auto: fp16 on CUDA where the model supports it (see attnsr "
+                        f"models), else fp32; fp16 is CUDA only (default {precision_default})")
+    p.add_argument("--fp32", action="store_true", help="same as --precision fp32 (full precision on CUDA too)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, faster runs)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="NHWC memory format (default: chosen per device and network)")
@@ -49,10 +53,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="output folder, or an output file when there is a single input "
-                        "(default: beside each input, as <name>_x<scale>.<format>)")
+                        "(default: beside each input, as <name>_x<scale>.<ext>)")
     p.add_argument("--scale", type=int, default=None, help="upscaling factor (default: the model's, or 2)")
     add_engine_arguments(p)
-    p.add_argument("--format", default="png", choices=("png", "jpg", "webp"), help="output format (folder output)")
+    p.add_argument("--outscale", default=None, metavar="F",
+                   help="output factor (any, e.g. 3.5): the model runs at its scale, then MATLAB bicubic "
+                        "resizes to round(F*H) x round(F*W) (default: the model's scale)")
+    p.add_argument("--suffix", default=None, metavar="S",
+                   help="output name <name>_<S>.<ext> ('' for <name>.<ext>; default x<scale>)")
+    p.add_argument("--ext", "--format", dest="ext", default="auto", metavar="|".join(EXTENSIONS),
+                   help="output format; auto (default) keeps the input's (PNG for formats not written)")
     p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality")
     p.add_argument("--png-compression", type=int, default=1, choices=range(10), metavar="0-9",
                    help="zlib level of PNG outputs (lossless at any level; default 1: fastest to write, "
@@ -86,11 +96,18 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], list[str]]:
     return paths, errors
 
 
-def output_path(args: argparse.Namespace, src: Path, scale: int, n_inputs: int) -> Path:
+def output_path(args: argparse.Namespace, src: Path, scale: float, n_inputs: int) -> Path:
+    from attnsr.image.io import WRITE_FORMATS
+
     out: Path = args.output if args.output is not None else src.parent
     if args.output is not None and n_inputs == 1 and not out.is_dir() and out.suffix.lower() in IMAGE_SUFFIXES:
+        if args.ext != "auto" and WRITE_FORMATS.get(out.suffix.lower()) != WRITE_FORMATS[f".{args.ext}"]:
+            raise ConfigError(f"{out}: the file name says {out.suffix}, --ext says {args.ext}")
         return out
-    return out / f"{src.stem}_x{scale}.{args.format}"
+    target = out / output_name(src, scale_label=scale_label(scale), suffix=args.suffix, ext=args.ext)
+    if target.resolve() == src.resolve():
+        raise ConfigError(f"{target}: the output would replace its input (give --suffix or -o)")
+    return target
 
 
 def parse_tile(text: str) -> int | None:
@@ -103,6 +120,25 @@ def parse_tile(text: str) -> int | None:
     if value < 0 or 0 < value < 8:
         raise ConfigError(f"--tile: use 0 (whole image) or at least 8 pixels, got {value}")
     return value
+
+
+def parse_outscale(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise ConfigError(f"--outscale: expected a positive output factor such as 3.5, got {text!r}") from exc
+    return check_outscale(value)
+
+
+def precision_from_args(args: argparse.Namespace) -> str:
+    """--precision, with --fp32 as its short form (both naming different precisions is an error)."""
+    if getattr(args, "fp32", False):
+        if args.precision not in ("auto", "fp32"):
+            raise ConfigError(f"--fp32 and --precision {args.precision} exclude each other")
+        return "fp32"
+    return args.precision
 
 
 def build_upscaler(args: argparse.Namespace, scale: int | None):  # -> (Upscaler, Resolved)
@@ -132,7 +168,7 @@ def build_upscaler(args: argparse.Namespace, scale: int | None):  # -> (Upscaler
 
     engine = Upscaler(
         resolved.model, scale=resolved.scale, device=args.device, chop=chop, tile=parse_tile(args.tile),
-        overlap=args.tile_overlap, self_ensemble=args.self_ensemble, precision=args.precision,
+        overlap=args.tile_overlap, self_ensemble=args.self_ensemble, precision=precision_from_args(args),
         compile=args.compile, channels_last=args.channels_last,
     )
     return engine, resolved
@@ -148,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None and any(Path(i).is_dir() or any(c in i for c in "*?[") for i in args.inputs):
         raise ConfigError("give -o OUT for folders and patterns (outputs beside the inputs would be "
                           "picked up as inputs on the next run)")
+    outscale = parse_outscale(args.outscale)
+    output_suffix(Path("x.png"), args.ext)  # an unknown --ext: one error line before any work
     engine, resolved = build_upscaler(args, args.scale)
     paths, unmatched = expand_inputs(args.inputs)
     for line in unmatched:
@@ -156,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     done = skipped = 0
     bar = tqdm(paths, desc="images", unit="img", disable=args.quiet or len(paths) < 2, file=sys.stderr)
     for src in bar:
-        target = output_path(args, src, resolved.scale, len(paths))
+        target = output_path(args, src, outscale or resolved.scale, len(paths))
         try:
             if target.exists() and not args.overwrite:
                 if args.skip_existing:
@@ -169,13 +207,16 @@ def run(args: argparse.Namespace) -> int:
             n_tiles = engine.count_tiles(h, w)
             with tqdm(total=n_tiles, desc=src.name, unit="tile", leave=False, file=sys.stderr,
                       disable=args.quiet or n_tiles < 2) as tiles:
-                sr = engine.upscale_array(array, progress=tiles.update)
-            save_array(target, sr, quality=args.quality, png_compression=args.png_compression)
+                sr = upscale_to(engine, array, outscale, progress=tiles.update)
+            ready, notes = fit_format(sr, target.suffix)
+            for note in notes:
+                print(f"attnsr upscale: note: {target}: {note}", file=sys.stderr)
+            save_array(target, ready, quality=args.quality, png_compression=args.png_compression)
             if args.compare:
                 from attnsr.infer.figures import side_by_side
 
                 save_array(target.with_name(f"{target.stem}_compare.png"),
-                           side_by_side(array, sr, resolved.scale, right_label=resolved.label))
+                           side_by_side(array, sr, outscale or resolved.scale, right_label=resolved.label))
             done += 1
             if not args.quiet and len(paths) < 2:
                 print(f"{src} -> {target}", file=sys.stderr)

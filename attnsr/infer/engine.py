@@ -21,7 +21,7 @@ from torch import nn
 from attnsr.image.resize import imresize
 from attnsr.infer.tiling import plan_tiles, self_ensemble, tiled_forward
 
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 #: channels_last by default on CPU (oneDNN convolutions then need no NCHW <-> blocked reorders).
 CPU_CHANNELS_LAST = True
@@ -109,7 +109,8 @@ class EngineOptions:
     overlap: int = 16
     batch: int | None = None
     self_ensemble: bool = False
-    precision: str = "fp32"
+    #: "auto": fp16 on CUDA where the model's descriptor allows it, else fp32 (:func:`choose_precision`)
+    precision: str = "auto"
     channels_last: bool | None = None
     compile: bool = False
     memory_fraction: float = 0.25
@@ -147,6 +148,17 @@ def default_channels_last(device: torch.device, model: nn.Module | None = None) 
     return hpfs <= CPU_NHWC_MAX_HPF_PER_CONV * max(convs, 1)
 
 
+def choose_precision(requested: str, device_type: str, fp16_ok: bool) -> str:
+    """The autocast precision to run: ``requested`` unless it is "auto", which means fp16 on CUDA for a
+    model that runs correctly in fp16 (its descriptor's ``fp16``; Real-ESRGAN's default on CUDA too) and
+    fp32 everywhere else (CPU fp16 is slow and inexact)."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {requested!r}")
+    if requested != "auto":
+        return requested
+    return "fp16" if device_type == "cuda" and fp16_ok else "fp32"
+
+
 class Upscaler:
     """Runs an SR model (RGB [0,1] in and out) on images of any size.
 
@@ -172,10 +184,13 @@ class Upscaler:
         self.device = pick_device(device) if isinstance(device, str) else device
         if opts.channels_last is None:
             opts = replace(opts, channels_last=default_channels_last(self.device, model))
+        self.scale = scale or _model_scale(model)
+        descriptor = _describe_or_none(model, self.scale)
+        fp16_ok = descriptor is not None and descriptor.fp16  # no descriptor (no scale known): fp32
+        opts = replace(opts, precision=choose_precision(opts.precision, self.device.type, fp16_ok))
         self.options = opts
         if self.device.type == "cpu" and self.options.precision == "fp16":
             raise ValueError("fp16 is not supported on CPU (slow and inaccurate); use fp32 or bf16")
-        self.scale = scale or _model_scale(model)
         model = model.eval()
         if fold:
             from attnsr.ops.fold import fold_for_inference
@@ -192,7 +207,7 @@ class Upscaler:
         )
         self.chop = chop
         self._bytes_per_px: float | None = None
-        self.descriptor = _describe_or_none(model, self.scale)
+        self.descriptor = descriptor
         self._warned_tiles = False
 
     # ----------------------------------------------------------------- planning
@@ -291,9 +306,11 @@ class Upscaler:
             self._warned_tiles = True
             import warnings
 
+            from attnsr.errors import AttnsrWarning
+
             warnings.warn(f"{d.name}: tiling into {n_tiles} tiles changes this model's output slightly (its "
                           f"{', '.join(d.global_layers)} see only each tile); --tile 0 runs the whole image",
-                          stacklevel=3)
+                          AttnsrWarning, stacklevel=3)
 
     def count_tiles(self, height: int, width: int) -> int:
         """How many tiles an LR image of this size is cut into (for progress bars)."""

@@ -42,7 +42,8 @@ def panel_grid(panels: Sequence[tuple[np.ndarray, str]], *, columns: int | None 
     return np.asarray(canvas)
 
 
-def side_by_side(lr: np.ndarray, sr: np.ndarray, scale: int, *, right_label: str = "attnsr") -> np.ndarray:
-    """bicubic(lr) | sr, each captioned: the picture a user looks at to judge an upscaler."""
-    bicubic = imresize(to_rgb8(lr), float(scale))
-    return panel_grid([(bicubic, f"bicubic x{scale}"), (to_rgb8(sr), right_label)])
+def side_by_side(lr: np.ndarray, sr: np.ndarray, scale: float, *, right_label: str = "attnsr") -> np.ndarray:
+    """bicubic(lr) | sr, each captioned: the picture a user looks at to judge an upscaler. The bicubic
+    panel is resized to ``sr``'s size (``scale`` only labels it, e.g. 3.5 after ``--outscale``)."""
+    bicubic = imresize(to_rgb8(lr), size=sr.shape[:2])
+    return panel_grid([(bicubic, f"bicubic x{scale:g}"), (to_rgb8(sr), right_label)])

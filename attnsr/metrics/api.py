@@ -11,7 +11,7 @@ inputs, so ``create("lpips")`` serves as a loss (``metric(sr, hr).mean().backwar
 Every object has ``name``, ``lower_better`` and ``full_reference`` (False: called with one image).
 PSNR/SSIM/NIQE/PI quantise float input to 8 bits first, as the SR protocol does (papers score saved
 PNGs); 16-bit input is thereby scored on its 8-bit rounding. Differences from pyiqa's defaults, with
-measured numbers: docs/perceptual.md ("attnsr.metrics.create and pyiqa").
+measured numbers: docs/evaluation.md ("Differences from pyiqa's defaults").
 """
 
 from __future__ import annotations

@@ -116,9 +116,9 @@ class EngineOptions:
     memory_fraction: float = 0.25
     #: cap of the activation budget on CPU: bigger tiles are not faster there, only hungrier
     cpu_budget_bytes: int = 1 << 30
-    #: largest automatic LR tile on CPU. 1000x1000 x2, 2 threads, session 3's default model (6-block
+    #: largest automatic LR tile on CPU. 1000x1000 x2, 2 threads, the default model (6-block
     #: 32-feature DFSA/MMCA): 256-px tiles 7.5 s, 384 6.6 s, 512 9.4 s (a 32-channel 384-px window's
-    #: activations, 19 MB, still fit the 32 MB L3 cache; 512's do not). benchmarks/upscale_speed.py.
+    #: activations, 19 MB, still fit the 32 MB L3 cache; 512's do not): benchmarks/upscale_speed.py --tiles 256,384,512.
     cpu_max_tile: int = 384
     live_activations: float = 8.0
 

@@ -97,3 +97,16 @@ def test_scale_is_checked_against_the_model() -> None:
         Upscaler(model, device="cpu", scale=0)
     foreign = nn.Sequential(nn.Conv2d(3, 12, 3, padding=1), nn.PixelShuffle(2))
     assert Upscaler(foreign, device="cpu", scale=2).scale == 2  # no recorded scale: the caller's
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("fold", [True, False])
+def test_a_cpu_model_stays_on_the_cpu_when_the_engine_runs_on_cuda(fold: bool) -> None:
+    torch.manual_seed(0)
+    model = WNNet().train()
+    before = _snapshot(model)
+    engine = Upscaler(model, device="cuda", fold=fold, tile=0)
+    out = engine.upscale(torch.rand(3, 12, 10))
+    assert out.shape == (3, 24, 20) and next(engine.model.parameters()).device.type == "cuda"
+    assert _same(before, _snapshot(model))

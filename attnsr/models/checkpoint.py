@@ -307,10 +307,15 @@ def load_matching(model: nn.Module, checkpoint: str | os.PathLike[str]) -> tuple
 
     For starting a network from a relative (e.g. ×3 from the ×2 model: the upsampler differs and stays
     freshly initialised). ``checkpoint`` is in our format or an official one (converted to our keys
-    first). Returns (loaded keys, kept keys); raises CheckpointError when nothing matches.
+    first). A file in our format of another network than ``model``'s is refused (ConfigError naming the
+    arch), however many keys happen to fit. Returns (loaded keys, kept keys); raises CheckpointError
+    when nothing matches.
     """
     raw, meta = read_checkpoint(checkpoint)
     if meta.get("format") == FORMAT_TAG:
+        name = getattr(model, "attnsr_name", None)
+        if name is not None and meta.get("arch") != name:  # a relative of the same network, not another one
+            raise ConfigError(f"{checkpoint}: arch: the network is {name!r}, but the file holds {meta.get('arch')!r}")
         source: Mapping[str, torch.Tensor] = raw
     else:
         sd = unwrap_state_dict(raw)

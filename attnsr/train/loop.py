@@ -98,7 +98,10 @@ def _build_network(name: str, scale: int, options: dict[str, Any], pretrained: s
                                   + (f" with {options}" if options else "") + ")") from None
         model = create(name, scale=scale, **options)
         if pretrained:
-            loaded, kept = load_matching(model, pretrained)
+            try:
+                loaded, kept = load_matching(model, pretrained)
+            except AttnsrError as exc:
+                raise ConfigError(f"{pretrained_key}: {exc} (pretrained_strict: false)") from None
             print(f"{what}: {len(loaded)} tensors from {pretrained}, {len(kept)} freshly initialised"
                   + (f" ({', '.join(kept[:4])}{' ...' if len(kept) > 4 else ''})" if kept else ""), file=sys.stderr)
         return model

@@ -64,3 +64,8 @@ def test_pretrained_of_another_network_fails_early_naming_the_key(tmp_path: Path
     recipe["model"]["options"] = {"n_feats": "32"}
     with pytest.raises(ConfigError, match=r"^model\.options\.n_feats: expected an integer, got '32'"):
         build_run(config_from_dict(recipe), DistContext(), torch.device("cpu"))
+    recipe["model"]["options"] = {"n_feats": 16, "reduction": 4}
+    recipe["model"]["pretrained"] = str(tmp_path / "dfsa_x2.safetensors")
+    recipe["model"]["pretrained_strict"] = False  # a partial start still refuses another network
+    with pytest.raises(ConfigError, match=r"^model\.pretrained: .*arch: the network is 'rcan', but the file holds 'dfsa'"):
+        build_run(config_from_dict(recipe), DistContext(), torch.device("cpu"))

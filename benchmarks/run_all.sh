@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Run every benchmark under benchmarks/ once and keep the outputs under out/bench/ (docs/benchmarks.md and
 # docs/results.md quote them). Run it on a quiet machine: the figures are wall-clock ratios.
-#   bash benchmarks/run_all.sh [--quick] [SHARED_DIR]
-# Full: about 2 hours on a 2-core CPU (the two training comparisons, bundled_seeds.py and
-# photo_candidates.py, train each candidate for 8-10 minutes). --quick: small sizes, one repeat and
-# 1-minute training budgets (about 20 minutes): it checks that every benchmark runs, its figures are not
-# the documented ones.
+#   bash benchmarks/run_all.sh [--quick] [SHARED_DIR]     (env: PYTHON=interpreter, BENCH_OUT=output folder)
+# Full: roughly 2 hours on a 2-core CPU, estimated from the parts (the two training comparisons,
+# bundled_seeds.py and photo_candidates.py, train each candidate for 8-10 minutes; train.py 8 minutes).
+# --quick: small sizes, one repeat and 1-minute training budgets: it checks that every benchmark runs;
+# its figures are not the documented ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0
 if [[ "${1:-}" == "--quick" ]]; then quick=1; shift; fi
 shared="${1:-../shared}"
-out=out/bench
+out="${BENCH_OUT:-out/bench}"
 py="${PYTHON:-.venv/bin/python}"
 mkdir -p "$out"
 if (( quick )); then

@@ -58,3 +58,19 @@ def test_run_all_runs_every_benchmark() -> None:
     assert present <= called, f"not run by run_all.sh: {sorted(present - called)}"
     assert called <= present, f"run_all.sh names missing benchmarks: {sorted(called - present)}"
     subprocess.run(["bash", "-n", str(REPO / "benchmarks" / "run_all.sh")], check=True)
+
+
+def test_run_all_quick_mode_calls_each_benchmark_once(tmp_path: Path) -> None:
+    """With PYTHON=echo the script prints the command lines it would run: one per benchmark, quick sizes."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": "echo", "BENCH_OUT": str(tmp_path)}
+    done = subprocess.run(["bash", str(REPO / "benchmarks" / "run_all.sh"), "--quick", "/data/shared"], env=env,
+                          capture_output=True, text=True, check=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("benchmarks/")]
+    scripts = [line.split()[0] for line in lines]
+    expected = [f"benchmarks/{p.name}" for p in (REPO / "benchmarks").glob("*.py")]
+    expected.append("benchmarks/upscale_memory.py")  # run twice: 4000x3000 and 1 MP
+    assert sorted(scripts) == sorted(expected)
+    assert all("--minutes 1" in line for line in lines if "train.py" in line or "_candidates" in line
+               or "seeds" in line)
+    assert "--size 1000x750" in done.stdout and "/data/shared/datasets/Set14" in done.stdout
+    assert (tmp_path / "infer.txt").is_file()

@@ -118,7 +118,8 @@ class EngineOptions:
     cpu_budget_bytes: int = 1 << 30
     #: largest automatic LR tile on CPU. 1000x1000 x2, 2 threads, the default model (6-block
     #: 32-feature DFSA/MMCA): 256-px tiles 7.5 s, 384 6.6 s, 512 9.4 s (a 32-channel 384-px window's
-    #: activations, 19 MB, still fit the 32 MB L3 cache; 512's do not): benchmarks/upscale_speed.py --tiles 256,384,512.
+    #: activations, 19 MB, still fit the 32 MB L3 cache; 512's do not). benchmarks/upscale_speed.py
+    #: --tiles 256,384,512; docs/benchmarks.md.
     cpu_max_tile: int = 384
     live_activations: float = 8.0
 
@@ -189,8 +190,8 @@ class Upscaler:
 
     ``model`` is any module mapping (N,3,h,w) to (N,3,h·s,w·s); ``chop(model, x)`` optionally replaces the
     model's forward by an official chopped forward (``NetworkEntry.chop``: HSPAN/FSANet reproduction),
-    called with the engine's prepared copy, and disables tiling. ``scale``
-    defaults to the model's own; one that contradicts it is refused (ConfigError).
+    called with the engine's prepared copy, and disables tiling. ``scale`` defaults to the model's own;
+    one that contradicts it is refused (ConfigError).
 
     The caller's ``model`` is left exactly as it was (training mode, device, ``requires_grad``, memory
     format, parameters): the engine runs its own prepared copy (:attr:`model`: eval mode, weight norm

@@ -91,3 +91,59 @@ def test_discriminator_forward_backward_at_its_patch_size(name: str) -> None:
     assert not missing, f"{name}: no gradient for {missing[:5]}"
     with pytest.raises(ValueError):
         model(torch.rand(1, 3, patch + 8, patch))
+
+
+OFFICIAL_COUNTS = [(name, s) for name, e in ENTRIES.items() for s in e.official_params]
+
+
+@pytest.mark.parametrize("name,scale", OFFICIAL_COUNTS, ids=[f"{n}-x{s}" for n, s in OFFICIAL_COUNTS])
+def test_official_params_are_the_trainable_parameters_of_the_official_config(name: str, scale: int) -> None:
+    """One meaning for every entry: ``official_params`` = trainable parameters (frozen ones excluded)."""
+    with torch.device("meta"):
+        model = create(name, scale=scale)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == ENTRIES[name].official_params[scale]
+
+
+#: detectors that refuse a key outside their layout (the file is then "not recognised" as that network)
+STRICT_LAYOUT = {"rcan", "dfsa", "dfsa_edsr", "srvgg"}
+#: reduced configurations that the detector cannot tell from another variant: the official one is used
+OFFICIAL_SIZE = {"defian_l", "dfsa_edsr"}
+
+
+@pytest.mark.parametrize("name", list(ENTRIES))
+def test_a_broken_state_dict_gets_one_error_listing_every_problem(name: str) -> None:
+    """A missing key, a mis-shaped one and (where the layout allows) an unexpected one, all in one line
+    that names the source and each key."""
+    from attnsr.errors import CheckpointError
+    from attnsr.models import from_official
+
+    entry = ENTRIES[name]
+    scale = entry.scales[0] if entry.role == "generator" else None
+    torch.manual_seed(0)
+    model = create(name, scale=scale or 1, **({} if name in OFFICIAL_SIZE else REDUCED.get(name, {})))
+    sd = dict(model.state_dict())
+    keys = list(sd)
+    bias = next(k for k in keys[len(keys) // 2:] if k.endswith(".bias"))
+    convs = [k for k in keys[len(keys) // 2:] if sd[k].dim() == 4 and k != bias[:-4] + "weight"]
+    weight = next((k for k in convs if k.endswith("0.weight")), convs[0])  # a plain conv where there is one
+    from_official(dict(sd), arch=name, scale=scale)  # the intact dict loads
+    broken = dict(sd)
+    del broken[bias]
+    o, i, kh, kw = sd[weight].shape
+    broken[weight] = torch.zeros(o, i, kh + 2, kw + 2)
+    extra = bias[:-4] + "extra"
+    if name not in STRICT_LAYOUT:
+        broken[extra] = torch.zeros(1)
+    with pytest.raises(CheckpointError) as err:
+        from_official(broken, arch=name, scale=scale)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("checkpoint") and name.split("_")[0] in msg.lower()
+    assert f"missing 1: ['{bias}']" in msg
+    assert f"mis-shaped 1: ['{weight}: checkpoint {(o, i, kh + 2, kw + 2)} vs model {(o, i, kh, kw)}']" in msg
+    if name not in STRICT_LAYOUT:
+        assert f"unexpected 1: ['{extra}']" in msg
+    else:
+        broken[extra] = torch.zeros(1)
+        with pytest.raises(CheckpointError, match=f"not recognised as '{name}'"):
+            from_official(broken, arch=name, scale=scale)

@@ -310,6 +310,12 @@ def detect(sd: StateDict) -> dict[str, Any] | None:
     return found
 
 
+def detect_edsr(sd: StateDict) -> dict[str, Any] | None:
+    """:func:`detect`, for EDSR-backbone dicts only (``arch="dfsa_edsr"``)."""
+    found = detect(sd)
+    return found if found is not None and found["backbone"] == "edsr" else None
+
+
 def convert(sd: StateDict, cfg: DFSAConfig) -> dict[str, torch.Tensor]:
     """DFSA has no official checkpoint; our keys are the format. Returns a new dict (input untouched)."""
     del cfg
@@ -342,7 +348,7 @@ ENTRIES: tuple[NetworkEntry, ...] = (
         scales=(2, 3, 4),
         defaults=EDSR_BASELINE,
         official_params=DFSA_EDSR_PARAMS,
-        detect=None,  # "dfsa"'s detector recognises both backbones
+        detect=detect_edsr,  # without arch=, "dfsa" (first in order) claims both backbones
         convert=convert,
         summary="DFSA units on EDSR-baseline (16 blocks, 64 feats): MMCA + dynamic high-pass in every block",
     ),

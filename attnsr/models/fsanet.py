@@ -17,9 +17,9 @@ Differences from the official code (none change outputs or keys):
   than twice the shave it clamps the patches to the image (the official slicing would give patches of
   unequal size there and fail to batch them).
 
-Parameter counts (``official_params``) follow the spec table's main column: ``sum(p.numel() for p in
-model.parameters())``, i.e. what ``solver.py`` prints, including the 24 frozen MeanShift values and the
-weight-norm ``weight_g`` vectors.
+Parameter counts (``official_params``) are trainable parameters, as for every registry entry: the spec
+table's main column (what ``solver.py`` prints, weight-norm ``weight_g`` vectors included) less the 24
+frozen MeanShift values.
 """
 
 from __future__ import annotations
@@ -394,7 +394,7 @@ ENTRIES: tuple[NetworkEntry, ...] = (
         config_cls=FSANetConfig,
         build=build,
         scales=(2, 3, 4),
-        official_params={2: 18_687_727, 3: 28_687_727, 4: 24_918_255},
+        official_params={2: 18_687_703, 3: 28_687_703, 4: 24_918_231},
         detect=detect,
         convert=convert,
         summary="FSANet (Qu et al. 2024): frequency-separated attention, back-projection HF branch, x2/x3/x4",

@@ -46,8 +46,9 @@ class NetworkEntry:
     build:      config -> nn.Module. The module takes and returns float32 NCHW RGB in [0, 1].
     scales:     scales with an official configuration.
     defaults:   overrides of ``config_cls`` defaults that define this named variant.
-    official_params: scale -> trainable parameter count of the official model at this variant's
-                configuration, as printed in the spec (what the tests check).
+    official_params: scale -> trainable parameter count (``requires_grad``; frozen mean shifts and the
+                like excluded) of this variant's official configuration; the spec's printed counts are
+                checked against it in each network's tests, this meaning in tests/test_registry.py.
     detect:     official state dict -> config kwargs (including ``scale``) if the keys belong to this
                 entry, else ``None``. Infers every hyper-parameter that shapes reveal, and never guesses
                 a scale: where the keys fit several, ``scale`` is the tuple of them and the caller must

@@ -36,6 +36,13 @@ _ITER_RE = re.compile(r"^iter_(\d+)$")
 _BEST_RE = re.compile(r"^best_(\d+)$")
 
 
+def seed_all(seed: int) -> None:
+    """Seed every RNG of :func:`rng_state` from ``seed`` (a fresh run starts from the same states)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
 def rng_state() -> dict[str, Any]:
     """Every RNG state a run may touch: torch CPU, every CUDA device, NumPy and Python ``random``."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()

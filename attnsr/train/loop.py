@@ -123,7 +123,7 @@ def _share_extractor(generator: nn.Module, discriminator: nn.Module) -> None:
 
 def build_run(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device) -> Run:
     """Networks, optimisers, precision, EMA and losses of ``cfg`` on ``device`` (weights not yet resumed)."""
-    torch.manual_seed(cfg.seed)  # identical initialisation on every rank
+    ckpt.seed_all(cfg.seed)  # identical initialisation on every rank; global RNGs restored on resume
     m = cfg.model
     generator = _build_network(m.name, m.scale, dict(m.options), m.pretrained, "model",
                                m.pretrained_strict).to(device).train()

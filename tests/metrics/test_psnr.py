@@ -44,3 +44,19 @@ def test_gray_single_channel_and_errors():
     assert psnr(sr, hr, crop_border=0) == pytest.approx(expected, abs=1e-9)
     with pytest.raises(ImageError, match="differs"):
         psnr(torch.rand(3, 8, 8), torch.rand(3, 8, 9), crop_border=0)
+
+
+@pytest.mark.parametrize("border", [1, 2, 4])
+def test_exactly_crop_border_pixels_are_shaved(border):
+    """An error on the first kept row and column counts with the right weight; one row further out does
+    not count at all: PSNR shaves exactly ``crop_border`` pixels, no more, no less."""
+    h, w = 20, 24
+    hr = np.full((h, w, 3), 100, dtype=np.uint8)
+    sr = hr.copy()
+    sr[border, border:w - border] += 6        # first kept row
+    sr[border + 1:h - border, w - border - 1] += 6  # last kept column
+    sr[border - 1] = 0                        # outermost shaved row: never counted
+    kept = (h - 2 * border) * (w - 2 * border)
+    wrong = (w - 2 * border) + (h - 2 * border - 1)
+    want = 10 * math.log10(255**2 * kept / (wrong * 36))
+    assert psnr(sr, hr, crop_border=border, test_y=False) == pytest.approx(want, abs=1e-9)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from conformance import load_vector
 
-from attnsr.errors import CheckpointError, ConfigError
+from attnsr.errors import ConfigError
 from attnsr.models import create, from_official, get_entry, load_model, save_model
 from attnsr.models import fasrgan, fssrgan, rrdbnet
 
@@ -142,18 +142,6 @@ def test_component_parameter_counts() -> None:
     assert (_count(fa_g.E), _count(fa_g.G), _count(fa_d.D)) == (1_440_640, 10_977_731, 70_508_356)
     assert _count(vgg128) == 14_537_417
     assert _count(g13) == 9_538_883
-
-
-def test_broken_state_dict_lists_every_problem(shared: Path) -> None:
-    sd = dict(_vector(shared, "fasrgan_G_x4_case1.pt")["weights"])
-    del sd["model.3.bias"]
-    sd["model.1.sub.0.RDB1.conv6.0.weight"] = torch.zeros(1)
-    sd["model.8.weight"] = torch.zeros(16, 16, 1, 1)
-    with pytest.raises(CheckpointError) as err:
-        from_official(sd)
-    msg = str(err.value)
-    assert "model.3.bias" in msg and "conv6" in msg and "model.8.weight" in msg
-    assert "missing 1" in msg and "unexpected 1" in msg and "mis-shaped 1" in msg
 
 
 def test_foreign_state_dicts_are_not_claimed() -> None:

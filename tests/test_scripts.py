@@ -29,8 +29,8 @@ def test_bundle_models_ships_the_last_stage_ema_with_provenance(shared: Path, tm
     recipe = {
         "name": "tiny_x2", "output_dir": str(tmp_path / "runs" / "tiny_x2"), "seed": 1, "progress": False,
         "log_every": 1, "save_every": 1000, "ema_decay": 0.9, "threads": 1,
-        "model": {"name": "dfsa", "scale": 2,
-                  "options": {"n_feats": 8, "n_resgroups": 1, "n_resblocks": 2, "reduction": 4, "hpf_placement": "none"}},
+        "model": {"name": "dfsa", "scale": 2, "options": {"n_feats": 8, "n_resgroups": 1, "n_resblocks": 2,
+                                                         "reduction": 4, "hpf_placement": "none"}},
         "data": {"hr_dir": str(shared / "datasets" / "T91"), "lr_patch": 12, "batch_size": 2, "num_workers": 0},
         "optim": {"lr": 1e-3}, "schedule": {"kind": "cosine"},
         "stages": [{"name": "a", "iterations": 2}, {"name": "b", "iterations": 1, "init": {"weights": "ema"}}],

@@ -52,7 +52,8 @@ def test_own_file_takes_matching_requests_and_honours_shape_free_overrides(tmp_p
 
 def test_family_name_detects_the_variant(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    for variant, opts in (("defian_s", {"n_channels": 16, "n_blocks": 1, "n_modules": 1, "reduction": 4}), ("defian_l", {})):
+    small_s = {"n_channels": 16, "n_blocks": 1, "n_modules": 1, "reduction": 4}
+    for variant, opts in (("defian_s", small_s), ("defian_l", {})):
         model = create(variant, scale=2, **opts)
         torch.save(model.state_dict(), tmp_path / f"{variant}.pth")  # the official layout (same keys)
         save_model(model, tmp_path / f"{variant}.safetensors")

@@ -67,5 +67,6 @@ def test_pretrained_of_another_network_fails_early_naming_the_key(tmp_path: Path
     recipe["model"]["options"] = {"n_feats": 16, "reduction": 4}
     recipe["model"]["pretrained"] = str(tmp_path / "dfsa_x2.safetensors")
     recipe["model"]["pretrained_strict"] = False  # a partial start still refuses another network
-    with pytest.raises(ConfigError, match=r"^model\.pretrained: .*arch: the network is 'rcan', but the file holds 'dfsa'"):
+    wrong = r"^model\.pretrained: .*arch: the network is 'rcan', but the file holds 'dfsa'"
+    with pytest.raises(ConfigError, match=wrong):
         build_run(config_from_dict(recipe), DistContext(), torch.device("cpu"))

@@ -24,8 +24,8 @@ def _base(shared: Path, out: Path) -> dict[str, Any]:
     return {
         "name": "tiny", "output_dir": str(out), "seed": 3, "iterations": 2, "progress": False, "log_every": 1,
         "save_every": 1000, "keep_last": 1, "ema_decay": 0.9,
-        "model": {"name": "dfsa", "scale": 2,
-                  "options": {"n_feats": 8, "n_resgroups": 2, "n_resblocks": 2, "reduction": 4, "hpf_placement": "none"}},
+        "model": {"name": "dfsa", "scale": 2, "options": {"n_feats": 8, "n_resgroups": 2, "n_resblocks": 2,
+                                                         "reduction": 4, "hpf_placement": "none"}},
         "data": {"kind": "hr_folder", "hr_dir": str(shared / "datasets" / "T91"), "lr_patch": 12, "batch_size": 2,
                  "num_workers": 0},
         "optim": {"name": "adam", "lr": 1e-3, "grad_clip": 1.0},

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,7 +152,7 @@ def plan_from_dict(raw: Mapping[str, Any], *, source: str = "config") -> list[St
 
 def load_plan(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> list[Stage]:
     """Read a recipe (staged or not); ``--set`` overrides apply to the base config, or to one stage with
-    ``stages.<index>.key=value``."""
+    ``stages.<index>.key=value``; a key a stage sets itself wins over the base's."""
     raw = read_recipe(path)
     return plan_from_dict(apply_overrides(raw, overrides), source=str(path))
 
@@ -160,6 +161,14 @@ def _finished(stage: Stage) -> int:
     """The iteration of the stage's newest checkpoint (0 when it has none)."""
     found = ckpt.list_checkpoints(stage.cfg.output_dir)
     return found[-1][0] if found else 0
+
+
+def _describe_start(stage: Stage) -> str:
+    if stage.init is None:
+        return f"from {stage.cfg.model.pretrained}" if stage.cfg.model.pretrained else "from random initialisation"
+    cut = f", cut to {stage.init.prune.blocks} blocks per group" if stage.init.prune.blocks else ""
+    how = "" if stage.init.strict else " (matching tensors only)"
+    return f"from the {stage.init.weights} weights of stage {stage.init.from_stage}{cut}{how}"
 
 
 def write_init(stage: Stage) -> Path:
@@ -203,9 +212,11 @@ def train_plan(plan: Sequence[Stage], *, resume: bool | str | None = None,
         raise ConfigError(f"--resume: no stage of {plan[0].cfg.name.split('/')[0]} has a checkpoint yet "
                           f"(first stage: {plan[0].cfg.output_dir})")
     result = None
-    for stage, iteration in zip(plan, done):
+    for number, (stage, iteration) in enumerate(zip(plan, done), 1):
         if iteration >= stage.cfg.iterations:
             continue
+        print(f"stage {number}/{len(plan)} {stage.name}: " + (f"resuming at iteration {iteration}" if iteration
+              else _describe_start(stage)), file=sys.stderr)
         if iteration:
             result = train(stage.cfg, resume=True, should_stop=should_stop)
         else:

@@ -80,6 +80,10 @@ def _parse_init(raw: Any, key: str, earlier: list[Stage]) -> StageInit:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{key}: expected a mapping, got {raw!r}")
     raw = dict(raw)
+    unknown = sorted(set(raw) - {"from", "weights", "strict", "prune"})
+    if unknown:
+        raise ConfigError(f"unknown config key {key}.{unknown[0]}; valid keys under {key}: "
+                          "['from', 'weights', 'strict', 'prune']")
     if "from" in raw:
         raw["from_stage"] = raw.pop("from")
     init = _build(StageInit, raw, key + ".")

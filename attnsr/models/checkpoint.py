@@ -182,11 +182,16 @@ def _build_own(tensors: StateDict, meta: Mapping[str, str], where: str, arch: st
     always with a :class:`ConfigError` naming the key and both values."""
     model = _build_from_meta(tensors, meta, where=where)
     name, cfg = model.attnsr_name, model.attnsr_config
-    if arch is not None and name not in {e.name for e in arch_candidates(arch)}:
-        raise ConfigError(f"{where}: arch: asked {arch!r}, but the file holds {name!r} x{cfg.scale}")
-    if scale is not None and scale != cfg.scale:
-        raise ConfigError(f"{where}: scale: asked x{scale}, but the file holds {name} x{cfg.scale}")
     changed = {k: v for k, v in overrides.items() if getattr(cfg, k, object()) != v}
+    problems = []
+    if arch is not None and name not in {e.name for e in arch_candidates(arch)}:
+        problems.append(f"arch: asked {arch!r}, the file has {name!r}")
+    if scale is not None and scale != cfg.scale:
+        problems.append(f"scale: asked x{scale}, the file has x{cfg.scale}")
+    if problems:  # another network or scale: refused, with every other contradiction in the same line
+        problems += [f"{k}: asked {v!r}, the file has {getattr(cfg, k)!r}" for k, v in changed.items()
+                     if hasattr(cfg, k)]
+        raise ConfigError(f"{where}: the file holds {name} x{cfg.scale}; " + "; ".join(problems))
     if not changed:
         return model
     entry = registry.get_entry(name)

@@ -24,8 +24,9 @@ def dfsa_x2(tmp_path: Path) -> Path:
 def test_own_file_of_another_network_is_refused_naming_arch(dfsa_x2: Path) -> None:
     with pytest.raises(ConfigError) as err:
         from_official(dfsa_x2, arch="rcan", scale=4, n_feats=16)
-    msg = str(err.value)
-    assert "arch" in msg and "'rcan'" in msg and "'dfsa'" in msg and "\n" not in msg
+    msg = str(err.value)  # every contradiction, each with both values, in one line
+    assert "arch: asked 'rcan', the file has 'dfsa'" in msg and "scale: asked x4, the file has x2" in msg
+    assert "n_feats: asked 16, the file has 8" in msg and "\n" not in msg
 
 
 @pytest.mark.parametrize("kwargs, words", [

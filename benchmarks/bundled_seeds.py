@@ -30,7 +30,7 @@ from attnsr.train import config_from_dict, train  # noqa: E402
 
 BATCH, LR_PATCH, LR, SCALE = 16, 32, 1e-3, 2
 CANDIDATES: dict[str, tuple[str, dict]] = {
-    # session 1's first choice: DeFiAN with its Hessian filtering and detail-fidelity attention
+    # DeFiAN with its Hessian filtering and detail-fidelity attention, at a compact width
     "defian c32 4x4": ("defian_s", {"n_channels": 32, "n_blocks": 4, "n_modules": 4}),
     # DFSA as the paper describes it: dynamic high-pass filter per group + MMCA, on RCAN
     "dfsa c32 3x4 hpf+mmca": ("dfsa", {"n_feats": 32, "n_resgroups": 3, "n_resblocks": 4, "reduction": 8}),

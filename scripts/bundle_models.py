@@ -1,5 +1,7 @@
 """Copy the EMA weights of the bundled-model training runs into the package, with provenance metadata,
-and record the reference outputs that tests/test_bundled.py checks.
+and record the reference outputs that tests/test_bundled.py checks. The run of
+``configs/bundled/<name>_x<scale>.yaml`` is read from ``<runs>/<name>_x<scale>`` (its last stage's folder
+for a staged recipe; the training time is summed over all stages).
 
 Usage: .venv/bin/python scripts/bundle_models.py [--runs runs/bundled] [--name attnsr-small] [--scales 2 3 4]
 """
@@ -18,6 +20,7 @@ import yaml
 from attnsr.image.io import read_rgb
 from attnsr.models import load_model, save_model
 from attnsr.models.checkpoint import read_checkpoint
+from attnsr.train import load_plan
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "attnsr" / "assets" / "models"
@@ -69,40 +72,50 @@ def save_unless_same(model: torch.nn.Module, target: Path, *, extra: dict[str, s
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=Path, default=REPO / "runs" / "bundled")
+    ap.add_argument("--recipes", type=Path, default=REPO / "configs" / "bundled", help="folder of the recipes")
+    ap.add_argument("--models-dir", type=Path, default=MODELS, help="where the shipped files go")
+    ap.add_argument("--reference", type=Path, default=REFERENCE, help="JSON of the recorded reference outputs")
     ap.add_argument("--name", default="attnsr-small")
     ap.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
     ap.add_argument("--weights", choices=("generator", "ema"), default="ema",
                     help="which weights of the last checkpoint to ship (runs whose EMA had no warm-up: generator)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    references = json.loads(REFERENCE.read_text()) if REFERENCE.is_file() else {}
+    references = json.loads(args.reference.read_text()) if args.reference.is_file() else {}
     for scale in args.scales:
-        run = args.runs / f"{args.name}_x{scale}"
-        ckpt = latest_checkpoint(run)
+        recipe_path = args.recipes / f"{args.name}_x{scale}.yaml"
+        plan = load_plan(recipe_path)
+        recipe = str(recipe_path.relative_to(REPO)) if recipe_path.is_relative_to(REPO) else str(recipe_path)
+        root = args.runs / f"{args.name}_x{scale}"
+        runs = [root / s.name if s.name else root for s in plan]  # a staged recipe: one folder per stage
+        ckpt = latest_checkpoint(runs[-1])
         model = load_model(ckpt / f"{args.weights}.safetensors")
         iteration = int(ckpt.name.split("_")[1])
-        seconds = training_seconds(run)
+        seconds = sum(training_seconds(run) for run in runs)
         cfg = yaml.safe_load((ckpt / "config.yaml").read_text())
-        init = cfg.get("model", {}).get("pretrained") or ""
+        last = plan[-1]
+        init = (f"{last.init.weights} of stage {last.init.from_stage}" if last.init is not None
+                else Path(cfg.get("model", {}).get("pretrained") or "").name)
         threads = int(cfg.get("threads") or 1)
         rescale = [float(f) for f in cfg.get("data", {}).get("hr_rescale") or [1.0] if float(f) != 1.0]
         degradation = cfg.get("data", {}).get("degradation") or "BI"
-        target = MODELS / f"{args.name}_x{scale}.safetensors"
+        target = args.models_dir / f"{args.name}_x{scale}.safetensors"
         save_unless_same(model, target, extra={
             "name": f"{args.name}_x{scale}", "iterations": str(iteration),
             "weights": "EMA (decay 0.999)" if args.weights == "ema" else "generator (last iteration)",
-            "recipe": f"configs/bundled/{args.name}_x{scale}.yaml", "data": "T91 (91 training images)" + (
+            "recipe": recipe, "data": "T91 (91 training images)" + (
                 f" and their copies downscaled by {', '.join(f'{f:g}' for f in rescale)}" if rescale else ""),
             "train_wall_seconds": f"{seconds:.0f}",
             "machine": "2-core CPU, " + ("1 torch thread per run" if threads == 1 else f"{threads} torch threads"),
-            "initialised_from": Path(init).name if init else "random (seed in the recipe)",
+            "initialised_from": init or "random (seed in the recipe)",
             **({"degradation": "realistic (data.realistic of the recipe)"} if degradation == "realistic" else {}),
         })
         references[f"{args.name}_x{scale}"] = {"iterations": iteration, **reference_output(load_model(target))}
-        print(f"{target.relative_to(REPO)}: x{scale}, iteration {iteration}, {seconds / 3600:.2f} h of training, "
+        print(f"{target}: x{scale}, iteration {iteration}, {seconds / 3600:.2f} h of training "
+              f"over {len(plan)} stage(s), "
               f"{target.stat().st_size / 1e6:.2f} MB")
-    REFERENCE.parent.mkdir(parents=True, exist_ok=True)
-    REFERENCE.write_text(json.dumps(references, indent=2) + "\n")
+    args.reference.parent.mkdir(parents=True, exist_ok=True)
+    args.reference.write_text(json.dumps(references, indent=2) + "\n")
     return 0
 
 

@@ -76,18 +76,20 @@ def test_shipped_model_matches_its_recipe(family: str, scale: int) -> None:
     """The recipe each shipped file names builds that architecture and starts from the file it records."""
     from attnsr.models.checkpoint import check_keys, read_checkpoint
     from attnsr.models.registry import create
-    from attnsr.train import load_config
+    from attnsr.train import load_plan
 
     path = bundled_models()[(family, scale)]
     tensors, meta = read_checkpoint(path)
     recipe = REPO / meta["recipe"]
     assert recipe.is_file(), f"{path.name} names a missing recipe {meta['recipe']}"
-    cfg = load_config(recipe)
-    assert cfg.name == path.stem and cfg.model.scale == scale and cfg.model.name == meta["arch"]
+    plan = load_plan(recipe)  # the whole history in one file: the last stage made the shipped weights
+    cfg = plan[-1].cfg
+    assert cfg.name.split("/")[0] == path.stem and cfg.model.scale == scale and cfg.model.name == meta["arch"]
     built = create(cfg.model.name, scale=scale, **dict(cfg.model.options)).state_dict()
     check_keys(built, tensors, where=f"{path.name} against {meta['recipe']}")  # same keys, same shapes
-    if cfg.model.pretrained:
-        assert Path(cfg.model.pretrained).name == meta["initialised_from"]
-    else:
-        assert meta["initialised_from"].startswith("random")
+    if len(plan) == 1:
+        assert not cfg.model.pretrained and meta["initialised_from"].startswith("random")
+    else:  # every later stage starts from an earlier stage of the same file, never from a loose file
+        assert all(s.init is not None for s in plan[1:]) and not plan[0].cfg.model.pretrained
+        assert meta["initialised_from"] != "" and not meta["initialised_from"].startswith("random")
     assert int(meta["iterations"]) == cfg.iterations

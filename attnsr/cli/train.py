@@ -11,19 +11,20 @@ HELP = "train a network from a YAML recipe (resumable; works under torchrun)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="YAML recipe (see configs/<network>/)")
+    parser.add_argument("config", help="YAML recipe (see configs/<network>/); a recipe with stages: runs them all")
     parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="CKPT",
                         help="continue a run: from CKPT (a checkpoint folder or its state.pt), or with no "
                              "value from the latest checkpoint in the run's output_dir")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set optim.lr=2e-4 --set data.batch_size=8")
+                        help="override a config value, e.g. --set optim.lr=2e-4 --set data.batch_size=8 "
+                             "(one stage of a staged recipe: --set stages.1.iterations=100)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnsr.train import load_config, train
+    from attnsr.train import load_plan, train_plan
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    cfg = load_config(args.config, args.overrides)
+    plan = load_plan(args.config, args.overrides)
     requested: list[int] = []
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        result = train(cfg, resume=args.resume, should_stop=lambda: bool(requested))
+        result = train_plan(plan, resume=args.resume, should_stop=lambda: bool(requested))
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -161,10 +161,7 @@ def build_upscaler(args: argparse.Namespace, scale: int | None):  # -> (Upscaler
         entry = get_entry(resolved.chop_name) if resolved.chop_name else None
         if entry is None or entry.chop is None:
             raise ConfigError(f"--chop: {resolved.label} has no official chopped forward (HSPAN and FSANet do)")
-        net = resolved.model
-
-        def chop(x):  # noqa: E306 - bound to this model
-            return entry.chop(net, x)
+        chop = entry.chop
 
     engine = Upscaler(
         resolved.model, scale=resolved.scale, device=args.device, chop=chop, tile=parse_tile(args.tile),

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from attnsr.errors import ConfigError
 from attnsr.image.resize import imresize
 from attnsr.infer.tiling import plan_tiles, self_ensemble, tiled_forward
 
@@ -116,11 +117,48 @@ class EngineOptions:
     memory_fraction: float = 0.25
     #: cap of the activation budget on CPU: bigger tiles are not faster there, only hungrier
     cpu_budget_bytes: int = 1 << 30
-    #: largest automatic LR tile on CPU. 1000x1000 x2, 2 threads, session 3's default model (6-block
+    #: largest automatic LR tile on CPU. 1000x1000 x2, 2 threads, the default model (6-block
     #: 32-feature DFSA/MMCA): 256-px tiles 7.5 s, 384 6.6 s, 512 9.4 s (a 32-channel 384-px window's
-    #: activations, 19 MB, still fit the 32 MB L3 cache; 512's do not). benchmarks/upscale_speed.py.
+    #: activations, 19 MB, still fit the 32 MB L3 cache; 512's do not). benchmarks/upscale_speed.py
+    #: --tiles 256,384,512; docs/benchmarks.md.
     cpu_max_tile: int = 384
     live_activations: float = 8.0
+
+    def __post_init__(self) -> None:
+        _check_options(self)
+
+
+def _check_options(o: EngineOptions) -> None:
+    """Each field's type and range; a ConfigError names the field."""
+    def bad(name: str, want: str) -> ConfigError:
+        return ConfigError(f"EngineOptions.{name}: expected {want}, got {getattr(o, name)!r}")
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if o.tile is not None and not (is_int(o.tile) and o.tile >= 0):
+        raise bad("tile", "an integer >= 0 (0 = whole image) or None (automatic)")
+    if not (is_int(o.overlap) and o.overlap >= 0):
+        raise bad("overlap", "an integer >= 0")
+    if o.batch is not None and not (is_int(o.batch) and o.batch >= 1):
+        raise bad("batch", "an integer >= 1 or None (automatic)")
+    for name in ("self_ensemble", "compile"):
+        if not isinstance(getattr(o, name), bool):
+            raise bad(name, "true/false")
+    if o.channels_last is not None and not isinstance(o.channels_last, bool):
+        raise bad("channels_last", "true/false or None (the device's default)")
+    if o.precision not in PRECISIONS:
+        raise bad("precision", f"one of {list(PRECISIONS)}")
+    if isinstance(o.memory_fraction, bool) or not isinstance(o.memory_fraction, (int, float)) \
+            or not 0.0 < o.memory_fraction <= 1.0:
+        raise bad("memory_fraction", "a number in (0, 1]")
+    if not (is_int(o.cpu_budget_bytes) and o.cpu_budget_bytes > 0):
+        raise bad("cpu_budget_bytes", "an integer > 0")
+    if not (is_int(o.cpu_max_tile) and o.cpu_max_tile >= 32):
+        raise bad("cpu_max_tile", "an integer >= 32")
+    if isinstance(o.live_activations, bool) or not isinstance(o.live_activations, (int, float)) \
+            or not o.live_activations > 0:
+        raise bad("live_activations", "a number > 0")
 
 
 #: on CPU, models with more than this many per-pixel dynamic filters (attnsr.ops.hpf) per convolution stay
@@ -162,8 +200,15 @@ def choose_precision(requested: str, device_type: str, fp16_ok: bool) -> str:
 class Upscaler:
     """Runs an SR model (RGB [0,1] in and out) on images of any size.
 
-    ``model`` is any module mapping (N,3,h,w) to (N,3,h·s,w·s); ``chop`` optionally replaces the model's
-    forward by an official chopped forward (HSPAN/FSANet reproduction) and disables tiling.
+    ``model`` is any module mapping (N,3,h,w) to (N,3,h·s,w·s); ``chop(model, x)`` optionally replaces the
+    model's forward by an official chopped forward (``NetworkEntry.chop``: HSPAN/FSANet reproduction),
+    called with the engine's prepared copy, and disables tiling. ``scale`` defaults to the model's own;
+    one that contradicts it is refused (ConfigError).
+
+    The caller's ``model`` is left exactly as it was (training mode, device, ``requires_grad``, memory
+    format, parameters): the engine runs its own prepared copy (:attr:`model`: eval mode, weight norm
+    folded unless ``fold=False``, on ``device``, no gradients, channels_last when chosen), so the copy
+    costs one more set of weights in memory.
     """
 
     def __init__(
@@ -173,29 +218,29 @@ class Upscaler:
         scale: int | None = None,
         device: str | torch.device = "auto",
         options: EngineOptions | None = None,
-        chop: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        chop: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
         fold: bool = True,
         **option_overrides: Any,
     ) -> None:
         base = options or EngineOptions()
+        unknown = sorted(set(option_overrides) - set(base.__dict__))
+        if unknown:
+            raise ConfigError(f"Upscaler: unknown option(s) {unknown}; valid: {sorted(base.__dict__)}")
         opts = EngineOptions(**{**base.__dict__, **option_overrides})
-        if opts.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {opts.precision!r}")
         self.device = pick_device(device) if isinstance(device, str) else device
         if opts.channels_last is None:
             opts = replace(opts, channels_last=default_channels_last(self.device, model))
-        self.scale = scale or _model_scale(model)
+        self.scale = _checked_scale(model, scale)
         descriptor = _describe_or_none(model, self.scale)
         fp16_ok = descriptor is not None and descriptor.fp16  # no descriptor (no scale known): fp32
         opts = replace(opts, precision=choose_precision(opts.precision, self.device.type, fp16_ok))
         self.options = opts
         if self.device.type == "cpu" and self.options.precision == "fp16":
             raise ValueError("fp16 is not supported on CPU (slow and inaccurate); use fp32 or bf16")
-        model = model.eval()
-        if fold:
-            from attnsr.ops.fold import fold_for_inference
+        from attnsr.ops.fold import copy_module, fold_for_inference
 
-            model = fold_for_inference(model)
+        # a copy, never the caller's module (fold_for_inference copies too)
+        model = fold_for_inference(model) if fold else copy_module(model).eval()
         model = model.to(self.device)
         for p in model.parameters():
             p.requires_grad_(False)
@@ -256,7 +301,7 @@ class Upscaler:
         if self.options.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self._autocast():
-            y = (self.chop or self._forward)(x)
+            y = self.chop(self.model, x) if self.chop is not None else self._forward(x)
         return y if y.dtype == torch.float32 else y.float()
 
     def _run_maybe_ensemble(self, x: torch.Tensor) -> torch.Tensor:
@@ -413,9 +458,22 @@ def _describe_or_none(model: nn.Module, scale: int) -> Any:
         return None
 
 
-def _model_scale(model: nn.Module) -> int:
+def _model_scale(model: nn.Module) -> int | None:
     cfg = getattr(model, "attnsr_config", None)
     scale = getattr(cfg, "scale", None) or getattr(model, "scale", None)
-    if not isinstance(scale, int):
-        raise ValueError("cannot tell the model's scale: pass Upscaler(model, scale=...)")
-    return scale
+    return scale if isinstance(scale, int) and not isinstance(scale, bool) else None
+
+
+def _checked_scale(model: nn.Module, asked: int | None) -> int:
+    """The scale to run: the model's own, or ``asked`` when the model does not record one."""
+    own = _model_scale(model)
+    if asked is None:
+        if own is None:
+            raise ValueError("cannot tell the model's scale: pass Upscaler(model, scale=...)")
+        return own
+    if isinstance(asked, bool) or not isinstance(asked, int) or asked < 1:
+        raise ConfigError(f"Upscaler: scale: expected an integer >= 1, got {asked!r}")
+    if own is not None and asked != own:
+        name = getattr(model, "attnsr_name", type(model).__name__)
+        raise ConfigError(f"Upscaler: scale: asked x{asked}, but the model ({name}) is x{own}")
+    return asked

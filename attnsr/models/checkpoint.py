@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from attnsr.atomic import atomic_path
-from attnsr.errors import CheckpointError
+from attnsr.errors import CheckpointError, ConfigError
 from attnsr.models import registry
 from attnsr.models.registry import NetworkEntry, StateDict
 
@@ -160,9 +160,58 @@ def _build_from_meta(tensors: StateDict, meta: Mapping[str, str], *, where: str)
     return model.eval()
 
 
+def arch_candidates(arch: str | None) -> list[NetworkEntry]:
+    """The entries ``arch`` may mean: every entry (None), the entry of that name, or a family's variants
+    (``"defian"`` -> ``defian_s`` and ``defian_l``); a name that is neither raises KeyError."""
+    entries = registry.all_entries()
+    if arch is None:
+        return list(entries.values())
+    key = arch.lower()
+    if key in entries:
+        return [entries[key]]
+    family = [e for name, e in entries.items() if name.startswith(key + "_") and e.detect is not None]
+    if not family:
+        registry.get_entry(arch)  # raises the error listing the known names
+    return family
+
+
+def _build_own(tensors: StateDict, meta: Mapping[str, str], where: str, arch: str | None, scale: int | None,
+               overrides: Mapping[str, Any]) -> nn.Module:
+    """A file in our format, checked against what the caller asked for: a different network or scale is
+    refused, and each override is honoured when the weights still fit (e.g. ``res_scale``), else refused,
+    always with a :class:`ConfigError` naming the key and both values."""
+    model = _build_from_meta(tensors, meta, where=where)
+    name, cfg = model.attnsr_name, model.attnsr_config
+    changed = {k: v for k, v in overrides.items() if getattr(cfg, k, object()) != v}
+    problems = []
+    if arch is not None and name not in {e.name for e in arch_candidates(arch)}:
+        problems.append(f"arch: asked {arch!r}, the file has {name!r}")
+    if scale is not None and scale != cfg.scale:
+        problems.append(f"scale: asked x{scale}, the file has x{cfg.scale}")
+    if problems:  # another network or scale: refused, with every other contradiction in the same line
+        problems += [f"{k}: asked {v!r}, the file has {getattr(cfg, k)!r}" for k, v in changed.items()
+                     if hasattr(cfg, k)]
+        raise ConfigError(f"{where}: the file holds {name} x{cfg.scale}; " + "; ".join(problems))
+    if not changed:
+        return model
+    entry = registry.get_entry(name)
+    new_cfg = entry.make_config(**{**dataclasses.asdict(cfg), **changed})
+    wanted = registry.tag(entry.build(new_cfg), name, new_cfg)
+    theirs = {k: tuple(v.shape) for k, v in tensors.items()}
+    if {k: tuple(v.shape) for k, v in wanted.state_dict().items()} != theirs:
+        key, value = next(iter(changed.items()))
+        extra = f" (and {sorted(changed)[1:]})" if len(changed) > 1 else ""
+        raise ConfigError(f"{where}: {key}: asked {value!r}, but the file holds {name} x{cfg.scale} with "
+                          f"{key}={getattr(cfg, key, None)!r}{extra}")
+    wanted.load_state_dict(dict(tensors), strict=True)
+    return wanted.eval()
+
+
 def detect_entry(sd: StateDict, arch: str | None = None) -> tuple[NetworkEntry, dict[str, Any]]:
-    """Which registered network an official state dict belongs to, with the config it implies."""
-    candidates = [registry.get_entry(arch)] if arch else list(registry.all_entries().values())
+    """Which registered network an official state dict belongs to, with the config it implies.
+
+    ``arch`` narrows the search to one entry or to a family of variants (see :func:`arch_candidates`)."""
+    candidates = arch_candidates(arch)
     for entry in candidates:
         if entry.detect is None:
             continue
@@ -219,10 +268,12 @@ def from_official(
     """Build a network from an official checkpoint (or one of ours) and load it strictly.
 
     ``checkpoint`` is a path (.pt/.pth/.pth.tar/.safetensors) or an already-loaded mapping. Architecture,
-    scale and every hyper-parameter that shapes reveal are inferred; ``arch``, ``scale`` and ``overrides``
-    fix the rest. A scale the keys do not show must be given (CheckpointError otherwise), and one that
-    contradicts the keys is refused (see :func:`resolve_scale`). Returns the model in eval mode, taking
-    and returning RGB in [0, 1] (no clamp).
+    scale and every hyper-parameter that shapes reveal are inferred; ``arch`` (an entry or a family such
+    as ``"defian"``), ``scale`` and ``overrides`` fix the rest. A scale the keys do not show must be given
+    (CheckpointError otherwise), and one that contradicts the keys is refused (see :func:`resolve_scale`).
+    For a file in our own format (which records its network and config), an ``arch`` or ``scale`` other
+    than the file's, or an override its weights cannot take, is refused with a ConfigError naming the key
+    and both values. Returns the model in eval mode, taking and returning RGB in [0, 1] (no clamp).
     """
     where = str(checkpoint) if not isinstance(checkpoint, Mapping) else "checkpoint"
     meta: dict[str, str] = {}
@@ -231,18 +282,27 @@ def from_official(
     else:
         raw, meta = read_checkpoint(checkpoint)
     if meta.get("format") == FORMAT_TAG:
-        return _build_from_meta(raw, meta, where=where)
+        return _build_own(raw, meta, where, arch, scale, overrides)
     sd = unwrap_state_dict(raw)
     entry, found = detect_entry(sd, arch)
     found = {**found, "scale": resolve_scale(found.get("scale"), scale, entry.name, where,
                                              needed=entry.role == "generator")}
     if found["scale"] is None:
         del found["scale"]  # a network without a scale (discriminators): the config default
+    contradicted = {k: v for k, v in overrides.items() if k in found and found[k] != v}
+    detected = dict(found)
     found.update(overrides)
     cfg = entry.make_config(**found)
     model = registry.tag(entry.build(cfg), entry.name, cfg)
-    ours = _convert(entry, sd, cfg, where)
-    check_keys(model.state_dict(), ours, where=f"{where} as {entry.name}")
+    try:
+        ours = _convert(entry, sd, cfg, where)
+        check_keys(model.state_dict(), ours, where=f"{where} as {entry.name}")
+    except CheckpointError:
+        if not contradicted:  # an override that the shapes refuse names its key (not a tensor list)
+            raise
+        key, value = next(iter(contradicted.items()))
+        raise ConfigError(f"{where}: {key}: asked {value!r}, but the checkpoint's shapes show {key}="
+                          f"{detected[key]!r} ({entry.name})") from None
     model.load_state_dict(ours, strict=True)
     return model.eval()
 
@@ -252,10 +312,15 @@ def load_matching(model: nn.Module, checkpoint: str | os.PathLike[str]) -> tuple
 
     For starting a network from a relative (e.g. ×3 from the ×2 model: the upsampler differs and stays
     freshly initialised). ``checkpoint`` is in our format or an official one (converted to our keys
-    first). Returns (loaded keys, kept keys); raises CheckpointError when nothing matches.
+    first). A file in our format of another network than ``model``'s is refused (ConfigError naming the
+    arch), however many keys happen to fit. Returns (loaded keys, kept keys); raises CheckpointError
+    when nothing matches.
     """
     raw, meta = read_checkpoint(checkpoint)
     if meta.get("format") == FORMAT_TAG:
+        name = getattr(model, "attnsr_name", None)
+        if name is not None and meta.get("arch") != name:  # a relative of the same network, not another one
+            raise ConfigError(f"{checkpoint}: arch: the network is {name!r}, but the file holds {meta.get('arch')!r}")
         source: Mapping[str, torch.Tensor] = raw
     else:
         sd = unwrap_state_dict(raw)

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
+
+from attnsr.errors import ConfigError
 
 StateDict = Mapping[str, torch.Tensor]
 
@@ -68,16 +72,42 @@ class NetworkEntry:
     chop: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
 
     def make_config(self, scale: int | None = None, **overrides: Any) -> Any:
-        """The typed config of this entry, with the variant defaults and the user's overrides."""
+        """The typed config of this entry, with the variant defaults and the user's overrides.
+
+        Unknown keys raise TypeError; a value of the wrong type (``n_feats="32"``) raises ConfigError
+        naming the key and the expected type. An integer is accepted for a float field."""
         names = {f.name for f in dataclasses.fields(self.config_cls)}
         unknown = sorted(set(overrides) - names)
         if unknown:
             raise TypeError(f"{self.name}: unknown config key(s) {unknown}; valid keys: {sorted(names)}")
+        hints = typing.get_type_hints(self.config_cls)
         kwargs = dict(self.defaults)
-        kwargs.update(overrides)
+        kwargs.update({k: check_type(v, hints[k], k, self.name) for k, v in overrides.items()})
         if scale is not None:
             kwargs["scale"] = scale
         return self.config_cls(**kwargs)
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true/false", str: "a string"}
+
+
+def check_type(value: Any, tp: Any, key: str, owner: str) -> Any:
+    """``value`` if it is of the annotated config type ``tp`` (int given for float becomes float), else a
+    ConfigError naming ``key``. Types other than int/float/bool/str (and their optionals) pass through."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(tp):
+            return None
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        tp = inner[0] if len(inner) == 1 else Any
+    if tp not in _TYPE_WORDS:
+        return value
+    ok = isinstance(value, tp) and (tp is bool or not isinstance(value, bool))
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not ok:
+        raise ConfigError(f"{key}: expected {_TYPE_WORDS[tp]}, got {value!r} (a {type(value).__name__}; "
+                          f"{owner} config)")
+    return value
 
 
 def _module_entries(module_name: str) -> tuple[NetworkEntry, ...]:

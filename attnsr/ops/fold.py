@@ -32,7 +32,7 @@ def _has_legacy_hook(module: nn.Module) -> bool:
     return any(isinstance(h, WeightNorm) for h in module._forward_pre_hooks.values())
 
 
-def _copy_module(model: nn.Module) -> nn.Module:
+def copy_module(model: nn.Module) -> nn.Module:
     """Deep copy that also works with the legacy weight-norm hook.
 
     The legacy hook leaves a non-leaf tensor in ``module.weight`` that ``copy.deepcopy`` refuses; it is
@@ -88,7 +88,7 @@ def fold_for_inference(model: nn.Module) -> nn.Module:
     norms, and has ``requires_grad=False`` everywhere. Attributes set on the model (e.g. ``scale`` or the
     registry tags) are kept.
     """
-    folded = _copy_module(model).eval()  # eval first: parametrizations then yield their eval-time value
+    folded = copy_module(model).eval()  # eval first: parametrizations then yield their eval-time value
     if isinstance(folded, WNConv2d):
         folded = folded.to_conv2d()
     else:

@@ -123,6 +123,11 @@ class ScheduleConfig:
     gamma: float = 0.5
     eta_min: float = 0.0
     period: int = 0
+    #: cosine only: ``[until, period]`` pairs, increasing in ``until``: iterations k <= until use that
+    #: period (the first pair that covers k), later ones ``period`` / the whole run. This is the schedule of
+    #: a run that was lengthened while it ran (``--resume --set iterations=N`` at iteration ``until``):
+    #: each lengthening continues from that point of the longer cosine (a warm restart when it had ended).
+    segments: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -287,6 +292,14 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError("gan.discriminator: required when gan.enabled is true")
     if list(cfg.schedule.milestones) != sorted(cfg.schedule.milestones):
         raise ConfigError(f"schedule.milestones: must be increasing, got {list(cfg.schedule.milestones)}")
+    segments = cfg.schedule.segments
+    if segments:
+        ends = [u for u, _ in segments]
+        if cfg.schedule.kind != "cosine":
+            raise ConfigError(f"schedule.segments: only for schedule.kind cosine, not {cfg.schedule.kind}")
+        if ends != sorted(set(ends)) or ends[0] < 1 or ends[-1] >= cfg.iterations or any(p < 1 for _, p in segments):
+            raise ConfigError(f"schedule.segments: needs [until, period] pairs with until increasing in "
+                              f"[1, iterations) and period >= 1, got {[list(x) for x in segments]}")
 
 
 def apply_overrides(raw: dict[str, Any], assignments: Sequence[str]) -> dict[str, Any]:
@@ -297,12 +310,19 @@ def apply_overrides(raw: dict[str, Any], assignments: Sequence[str]) -> dict[str
             raise ConfigError(f"--set {item!r}: expected key=value (e.g. optim.lr=2e-4)")
         key, text = item.split("=", 1)
         parts = key.strip().split(".")
-        node = out
+        node: Any = out
         for part in parts[:-1]:
+            if isinstance(node, list):  # stages.1.optim.lr: an index into a list
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"--set {key}: {part!r} is not an index of its {len(node)}-item list")
+                node = node[int(part)]
+                continue
             child = node.setdefault(part, {})
-            if not isinstance(child, dict):
+            if not isinstance(child, (dict, list)):
                 raise ConfigError(f"--set {key}: {part!r} is not a mapping")
             node = child
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {key}: {parts[-2] if len(parts) > 1 else key!r} is not a mapping")
         node[parts[-1]] = yaml.safe_load(text) if text.strip() else ""
     return out
 
@@ -316,7 +336,16 @@ def _deep_copy(raw: Any) -> Any:
 
 
 def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> TrainConfig:
-    """Read a YAML recipe, apply ``--set`` overrides and build the typed config."""
+    """Read a YAML recipe, apply ``--set`` overrides and build the typed config (a recipe with
+    ``stages:`` is read with :func:`attnsr.train.stages.load_plan`)."""
+    raw = read_recipe(path)
+    if "stages" in raw:
+        raise ConfigError(f"{path}: a staged recipe (stages:); read it with attnsr.train.load_plan")
+    return config_from_dict(apply_overrides(raw, overrides), source=str(path))
+
+
+def read_recipe(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The YAML mapping of a recipe file (errors name the file)."""
     p = Path(path)
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
@@ -327,7 +356,7 @@ def load_config(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
     raw = {} if raw is None else raw
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{p}: the top level must be a mapping")
-    return config_from_dict(apply_overrides(dict(raw), overrides), source=str(p))
+    return dict(raw)
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

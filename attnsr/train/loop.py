@@ -15,6 +15,7 @@ import math
 import os
 import sys
 import time
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 
 from attnsr.data import StreamBatchSampler, build_dataset, list_images, make_loader
-from attnsr.errors import CheckpointError, ConfigError
+from attnsr.errors import AttnsrError, CheckpointError, ConfigError
 from attnsr.train import checkpoint as ckpt
 from attnsr.train import distributed as ddp
 from attnsr.train.config import TrainConfig, config_to_dict, dump_config
@@ -75,16 +76,32 @@ def _precision(amp: str, device: torch.device) -> Precision:
 
 
 def _build_network(name: str, scale: int, options: dict[str, Any], pretrained: str, what: str,
-                   strict: bool = True) -> nn.Module:
-    from attnsr.models import create, from_official
+                   strict: bool = True, options_key: str = "model.options",
+                   pretrained_key: str = "model.pretrained") -> nn.Module:
+    """Network ``name`` (``what``: its config key, e.g. ``model``), from ``pretrained`` when given. Errors
+    name the key: ``model.options.n_feats`` for a wrong type, ``model.pretrained`` for a file of another
+    network, scale or configuration (checked before any weight is copied)."""
+    from attnsr.models import create, from_official, get_entry
     from attnsr.models.checkpoint import load_matching
+    from attnsr.models.registry import check_type
 
     try:
+        hints = typing.get_type_hints(get_entry(name).config_cls)
+        for key, value in options.items():  # before any file is read
+            if key in hints:
+                check_type(value, hints[key], f"{options_key}.{key}", name)
         if pretrained and strict:
-            return from_official(pretrained, arch=name, scale=scale, **options).train()
+            try:
+                return from_official(pretrained, arch=name, scale=scale, **options).train()
+            except AttnsrError as exc:
+                raise ConfigError(f"{pretrained_key}: {exc} (the recipe asks for {name} x{scale}"
+                                  + (f" with {options}" if options else "") + ")") from None
         model = create(name, scale=scale, **options)
         if pretrained:
-            loaded, kept = load_matching(model, pretrained)
+            try:
+                loaded, kept = load_matching(model, pretrained)
+            except AttnsrError as exc:
+                raise ConfigError(f"{pretrained_key}: {exc} (pretrained_strict: false)") from None
             print(f"{what}: {len(loaded)} tensors from {pretrained}, {len(kept)} freshly initialised"
                   + (f" ({', '.join(kept[:4])}{' ...' if len(kept) > 4 else ''})" if kept else ""), file=sys.stderr)
         return model
@@ -120,7 +137,8 @@ def build_run(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device) -> R
     if cfg.gan.enabled:
         g = cfg.gan
         disc = _build_network(g.discriminator, 1, dict(g.discriminator_options), g.discriminator_pretrained,
-                              "gan.discriminator").to(device).train()
+                              "gan.discriminator", options_key="gan.discriminator_options",
+                              pretrained_key="gan.discriminator_pretrained").to(device).train()
         _share_extractor(generator, disc)
         run.discriminator = disc
         run.opt_d = build_optimizer(disc.parameters(), g.optim_d)

@@ -109,7 +109,7 @@ def lr_at(base_lr: float, cfg: ScheduleConfig, iteration: int, total: int) -> fl
         passed = sum(1 for m in cfg.milestones if m < iteration)
         return base_lr * cfg.gamma ** passed
     if cfg.kind == "cosine":
-        period = cfg.period or total
+        period = next((p for until, p in cfg.segments if iteration <= until), cfg.period or total)
         t = min(iteration - 1, period) / period
         return cfg.eta_min + (base_lr - cfg.eta_min) * 0.5 * (1.0 + math.cos(math.pi * t))
     raise ConfigError(f"schedule.kind: unknown schedule {cfg.kind!r}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from attnsr.errors import CheckpointError
+from attnsr.errors import CheckpointError, ConfigError
 from attnsr.models import create, save_model
 from attnsr.models.checkpoint import load_matching
 
@@ -32,6 +32,10 @@ def test_x3_from_x2_copies_body_and_keeps_new_upsampler(tmp_path: Path) -> None:
 
 def test_nothing_matching_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "other.safetensors"
-    save_model(create("rrdbnet", scale=2, nb=1, nf=8), path)
-    with pytest.raises(CheckpointError, match="no tensor matches"):
+    other = create("rrdbnet", scale=2, nb=1, nf=8)
+    save_model(other, path)
+    with pytest.raises(ConfigError, match="arch: the network is 'defian_s', but the file holds 'rrdbnet'"):
         load_matching(create("defian_s", scale=2, **SMALL), path)
+    torch.save(other.state_dict(), tmp_path / "official.pth")  # an official file: no arch to compare
+    with pytest.raises(CheckpointError, match="no tensor matches"):
+        load_matching(create("defian_s", scale=2, **SMALL), tmp_path / "official.pth")

@@ -51,10 +51,13 @@ def test_every_recipe_parses_and_builds(recipe: Path) -> None:
 
     from attnsr.models import create
 
-    cfg = load_config(recipe)
-    with torch.device("meta"):
-        model = create(cfg.model.name, scale=cfg.model.scale, **cfg.model.options)
-        if cfg.gan.enabled:
-            create(cfg.gan.discriminator, **cfg.gan.discriminator_options)
-    assert sum(p.numel() for p in model.parameters()) > 0
-    assert cfg.iterations > 0 and cfg.data.batch_size > 0
+    from attnsr.train import load_plan
+
+    for stage in load_plan(recipe):  # a staged recipe: every stage (a plain one: itself)
+        cfg = stage.cfg
+        with torch.device("meta"):
+            model = create(cfg.model.name, scale=cfg.model.scale, **cfg.model.options)
+            if cfg.gan.enabled:
+                create(cfg.gan.discriminator, **cfg.gan.discriminator_options)
+        assert sum(p.numel() for p in model.parameters()) > 0
+        assert cfg.iterations > 0 and cfg.data.batch_size > 0

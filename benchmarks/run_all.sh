@@ -12,4 +12,5 @@ $py benchmarks/upscale_memory.py --size 4000x3000 --json "$out/upscale_memory.js
 $py benchmarks/upscale_memory.py --size 1000x1000 --json "$out/upscale_1mp.json" | tee "$out/upscale_1mp.txt"
 $py benchmarks/fold.py --threads 2 --repeats 5 | tee "$out/fold.txt"
 $py benchmarks/hspan_attention.py --repeats 2 --mem-size 0 | tee "$out/hspan_attention.txt"
+$py benchmarks/serve_load.py --threads 1 --json "$out/serve_load.json" | tee "$out/serve_load.txt"
 $py benchmarks/tiling.py --model default --scale 2 --images "$shared/datasets/Set14" | tee "$out/tiling.txt"

@@ -6,8 +6,9 @@ request (loads the model), then ``--sequential`` requests one after another, the
 at the same moment (one thread and connection each; a 503 is retried after its Retry-After). Prints wall
 time, requests/s, p50/p95 latency, the server's resident memory idle (after the warm-up) and its peak in
 each phase (Linux VmHWM, reset between phases through /proc/PID/clear_refs), and checks every output
-against ``attnsr.Upscaler`` run here on the same image. Stops the server with SIGINT and checks that it
-exits 0 and leaves nothing in its temp folder. Exit status 1 when any check fails.
+against ``attnsr.Upscaler`` run here on the same image. Stops the server with SIGTERM (SIGINT is ignored
+by background jobs) and checks that it exits 0 and leaves nothing in its temp folder. Exit status 1 when
+any check fails.
 
 Usage: python benchmarks/serve_load.py [--requests 20] [--size 256] [--model default] [--scale 2]
        [--sequential 4] [--threads 0] [--max-growth-mib 512] [--json FILE]
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             wall = max(r["end"] for r in burst) - min(r["start"] for r in burst)
             peak_burst = meter.stop()
         finally:
-            server.send_signal(signal.SIGINT)
+            server.send_signal(signal.SIGTERM)
             try:
                 code = server.wait(60)
             except subprocess.TimeoutExpired:

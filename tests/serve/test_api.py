@@ -291,8 +291,8 @@ def test_unknown_jobs_are_404(temp_parent: Path) -> None:
         for job_id in ("0" * 32, "nope", "..%2F..%2Fetc"):
             for r in (client.get(f"/v1/jobs/{job_id}"), client.get(f"/v1/jobs/{job_id}/result"),
                       client.delete(f"/v1/jobs/{job_id}")):
-                assert r.status_code == 404 and error_of(r)["error"] in (f"job {job_id!r}: no such job (finished "
-                                                                         "jobs are kept 900 s)", "Not Found")
+                known = f"job {job_id!r}: no such job (finished jobs are kept 900 s)"
+                assert r.status_code == 404 and error_of(r)["error"] in (known, "Not Found")  # no route: Not Found
         r = client.put("/v1/models")
         assert (r.status_code, error_of(r)["error"]) == (405, "Method Not Allowed")
 

@@ -1,5 +1,5 @@
 """The light version of benchmarks/serve_load.py: ``attnsr serve`` started by its CLI on loopback, 4
-concurrent requests, every output equal to the library's, bounded memory, a clean exit on SIGINT that
+concurrent requests, every output equal to the library's, bounded memory, a clean exit on SIGTERM that
 leaves nothing in its temp folder."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def test_cli_server_under_light_concurrent_load(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     run = subprocess.run([sys.executable, str(REPO / "benchmarks" / "serve_load.py"), "--requests", "4", "--size",
                           "48", "--sequential", "1", "--threads", "1", "--max-growth-mib", "256", "--json", str(out)],
-                         capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+                         check=False, capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads(out.read_text())
     assert result["failures"] == [] and result["server_exit"] == 0

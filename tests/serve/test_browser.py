@@ -111,6 +111,12 @@ def test_page_upscales_and_compares(tmp_path: Path, temp_parent: Path, serve_liv
             FIGURE.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(FIGURE), full_page=True)
 
+            page.fill("#tile", "5")  # an unsupported option: the server's one-line error on the card
+            page.set_input_files("#files", files=[{"name": "bad-tile.png", "mimeType": "image/png",
+                                                   "buffer": SAMPLE.read_bytes()}])
+            page.wait_for_function("() => document.querySelectorAll('.card.error').length == 2")
+            assert "tile: use 0 (whole image), 'auto' or 8..4096 pixels, got 5" in page.inner_text(".card.error")
+
             # the progress bar follows the engine's tiles: 8-px tiles of the 128x96 input -> 16x12 = 192
             page.evaluate("""() => { window.seen = []; new MutationObserver(() => {
                 const card = document.querySelector('.card'), bar = card.querySelector('progress');

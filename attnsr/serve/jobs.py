@@ -190,6 +190,8 @@ class JobManager:
             self._closed = True
             for job in list(self._jobs.values()):
                 job.cancel.set()
+            for job in self._queue:  # never started: ended now, so no handler waits for them
+                self._end(job, CANCELLED, None)
             self._queue.clear()
             self._cond.notify_all()
         deadline = time.monotonic() + timeout

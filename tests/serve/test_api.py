@@ -469,6 +469,18 @@ def test_delete_of_a_queued_job_means_it_never_runs(temp_parent: Path, make_png)
         assert leftovers(jobs) == []
 
 
+def test_shutdown_stops_running_and_queued_jobs(temp_parent: Path, make_png) -> None:
+    gate, models = gated(stop_at=2)
+    with serving(temp_parent, models) as (client, jobs):
+        a = post(client, make_png((48, 48, 3)), model="gated", tile=8, respond="job").json()["id"]
+        assert gate.reached.wait(30)
+        b = post(client, make_png((16, 16, 3)), model="gated", tile=0, respond="job").json()["id"]
+        running, queued = jobs._jobs[a], jobs._jobs[b]
+        threading.Timer(0.3, gate.release.set).start()  # the tile in progress ends while the app shuts down
+    assert gate.calls == 2  # the running job stopped at its next tile; the queued one never started
+    assert (running.state, queued.state) == ("cancelled", "cancelled") and queued.done.is_set()
+
+
 def test_a_disconnected_client_cancels_its_job(temp_parent: Path, serve_live, make_png) -> None:
     import httpx
 

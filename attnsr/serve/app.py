@@ -63,7 +63,7 @@ _ERROR = {"content": {"application/json": {"example": {"error": "message", "type
 _NO_JOB: dict[int | str, dict[str, Any]] = {404: {"description": "no such job (or forgotten)", **_ERROR}}
 _UPSCALE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}}, "description": "the upscaled image (16-bit and alpha kept)"},
-    202: {"description": "a job (poll GET /v1/jobs/{id})"},
+    202: {"description": "a job (poll GET /v1/jobs/{id})", "content": {"application/json": {}}},
     413: {"description": "body over max_upload_bytes", **_ERROR},
     422: {"description": "not an image, truncated, over max_pixels, or a bad option", **_ERROR},
     503: {"description": "queue full (see Retry-After)", **_ERROR},
@@ -141,7 +141,7 @@ def create_app(config: ServeConfig | None = None, catalogue: Catalogue | None = 
         return request.app.state.jobs.stats()
 
     @app.post("/v1/upscale", summary="Upscale one image: the PNG, or a job id for large images",
-              openapi_extra={"requestBody": _UPSCALE_BODY}, responses=_UPSCALE_RESPONSES)
+              openapi_extra={"requestBody": _UPSCALE_BODY}, responses=_UPSCALE_RESPONSES, response_class=Response)
     async def upscale(request: Request) -> Response:
         jobs: JobManager = request.app.state.jobs
         job = await _accept(request, jobs, models, cfg, decode_slots)

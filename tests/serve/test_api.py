@@ -221,7 +221,8 @@ def test_openapi_schema_documents_every_endpoint(temp_parent: Path) -> None:
     assert form["required"] == ["image"] and form["properties"]["image"]["format"] == "binary"
     assert {"model", "scale", "self_ensemble", "tile", "before", "respond"} <= set(form["properties"])
     assert {"200", "202", "413", "422", "503"} <= set(up["responses"])
-    assert "image/png" in up["responses"]["200"]["content"]
+    assert list(up["responses"]["200"]["content"]) == ["image/png"]
+    assert list(up["responses"]["202"]["content"]) == ["application/json"]
     for path in ("/v1/jobs/{job_id}", "/v1/jobs/{job_id}/result"):
         assert "404" in spec["paths"][path]["get"]["responses"]
 

@@ -10,10 +10,11 @@ Retry-After when the queue is full.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
-import threading
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -35,7 +36,9 @@ from attnsr.serve.jobs import DONE, Job, JobManager
 from attnsr.serve.upload import Upload, read_form
 
 FORM_FIELDS = {"model", "scale", "self_ensemble", "tile", "before", "respond"}
-#: concurrent full decodes of uploads in the handlers (each holds a decoded image in memory)
+#: threads that check uploads by decoding them (each holds one decoded image). A pool of its own, not the
+#: framework's 40 threads: with the CLI's allocator setting each thread that allocates large buffers may
+#: keep up to 512 MiB of freed memory (attnsr.infer.engine.keep_freed_memory), so few threads, few caches.
 DECODE_SLOTS = 2
 #: the page and the API load nothing from elsewhere (the app must work offline)
 CSP = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; object-src 'none'"
@@ -102,15 +105,16 @@ def create_app(config: ServeConfig | None = None, catalogue: Catalogue | None = 
     The job manager (temp folder, workers) lives from the app's startup to its shutdown."""
     cfg = config or ServeConfig()
     models = catalogue or build_catalogue(cfg.model, cfg.weights, cfg.default_scale)
-    decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.jobs = JobManager(models, cfg)
+        app.state.decoder = ThreadPoolExecutor(DECODE_SLOTS, thread_name_prefix="attnsr-serve-decode")
         try:
             yield
         finally:
             await anyio.to_thread.run_sync(app.state.jobs.close)
+            app.state.decoder.shutdown(wait=True)
 
     app = FastAPI(title="attnsr serve", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Super-resolution of uploaded images with attnsr's models. "
@@ -144,7 +148,7 @@ def create_app(config: ServeConfig | None = None, catalogue: Catalogue | None = 
               openapi_extra={"requestBody": _UPSCALE_BODY}, responses=_UPSCALE_RESPONSES, response_class=Response)
     async def upscale(request: Request) -> Response:
         jobs: JobManager = request.app.state.jobs
-        job = await _accept(request, jobs, models, cfg, decode_slots)
+        job = await _accept(request, jobs, models, cfg, request.app.state.decoder)
         direct = job.options.respond == "image" or (
             job.options.respond == "auto" and job.width * job.height <= cfg.sync_max_pixels)
         if not direct:
@@ -213,7 +217,7 @@ def _finished(jobs: JobManager, job_id: str) -> Job:
 
 
 async def _accept(request: Request, jobs: JobManager, models: Catalogue, cfg: ServeConfig,
-                  decode_slots: threading.BoundedSemaphore) -> Job:
+                  decoder: ThreadPoolExecutor) -> Job:
     """Read the form into a new job folder, check the options and the image, and queue the job."""
     jobs.check_capacity()
     length = request.headers.get("content-length")
@@ -225,7 +229,8 @@ async def _accept(request: Request, jobs: JobManager, models: Catalogue, cfg: Se
         upload = await read_form(request.stream(), request.headers.get("content-type"), folder / "input",
                                  limit=cfg.max_upload_bytes, allowed=FORM_FIELDS)
         options = _options(upload, models)
-        width, height = await anyio.to_thread.run_sync(_check_image, upload, cfg.max_pixels, decode_slots)
+        width, height = await asyncio.get_running_loop().run_in_executor(decoder, _check_image, upload,
+                                                                         cfg.max_pixels)
         job = Job(job_id, folder, upload.filename, options, width, height)
         jobs.submit(job)
         return job
@@ -242,7 +247,7 @@ def _options(upload: Upload, models: Catalogue) -> RequestOptions:
                           respond=parse_respond(f.get("respond")))
 
 
-def _check_image(upload: Upload, max_pixels: int, slots: threading.BoundedSemaphore) -> tuple[int, int]:
+def _check_image(upload: Upload, max_pixels: int) -> tuple[int, int]:
     """(width, height) of a decodable image within ``max_pixels``; the pixel count is read from the header
     before anything is decoded. Messages name the client's file, never the server's temp path."""
     import warnings
@@ -265,11 +270,10 @@ def _check_image(upload: Upload, max_pixels: int, slots: threading.BoundedSemaph
         size = None
     if size is not None and size[0] * size[1] > max_pixels:
         raise LimitError(f"{name}: {size[0]}x{size[1]} is {over}", limit="max_pixels", value=max_pixels)
-    with slots:
-        try:
-            image = load_image(upload.path, max_pixels=max_pixels)
-        except ImageError as exc:
-            raise ImageError(str(exc).replace(str(upload.path), name)) from None
+    try:
+        image = load_image(upload.path, max_pixels=max_pixels)
+    except ImageError as exc:
+        raise ImageError(str(exc).replace(str(upload.path), name)) from None
     return int(image.rgb.shape[-1]), int(image.rgb.shape[-2])
 
 

@@ -38,4 +38,6 @@ run train            benchmarks/train.py --data "$shared/datasets/T91" --val "$s
 run bundled_seeds    benchmarks/bundled_seeds.py --data "$shared/datasets/T91" $(minutes) --json "$out/bundled_seeds.json"
 # shellcheck disable=SC2046
 run photo_candidates benchmarks/photo_candidates.py --data "$shared/datasets/T91" $(minutes) --json "$out/photo_candidates.json"
+if (( quick )); then q_req=4; else q_req=20; fi
+run serve_load       benchmarks/serve_load.py --threads 1 --requests "$q_req" --json "$out/serve_load.json"
 echo "outputs in $out/"

@@ -27,6 +27,7 @@ run upscale_memory   benchmarks/upscale_memory.py --size "$q_big" --json "$out/u
 run upscale_1mp      benchmarks/upscale_memory.py --size "$q_photo" --json "$out/upscale_1mp.json"
 run upscale_speed    benchmarks/upscale_speed.py --size "$q_photo" --threads 2 --repeat "$q_rep" --json "$out/upscale_speed.json"
 run onnx_vs_engine   benchmarks/onnx_vs_engine.py --size "$q_photo" --repeat "$q_rep" --json "$out/onnx_vs_engine.json"
+run auto_tile        benchmarks/auto_tile.py --size "$q_photo" --threads 2 --repeat "$q_rep" --json "$out/auto_tile.json"
 run fold             benchmarks/fold.py --threads 2 --repeats $(( q_rep + 2 ))
 run hspan_attention  benchmarks/hspan_attention.py --repeats "$q_rep" --mem-size 0
 # shellcheck disable=SC2086

@@ -11,7 +11,8 @@ HELP = "convert an official checkpoint to attnsr's safetensors format (with arch
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", type=Path, help="official .pt/.pth/.pth.tar/.safetensors file")
     p.add_argument("-o", "--output", type=Path, required=True, help="output .safetensors file")
-    p.add_argument("--arch", default=None, help="network name when it cannot be inferred")
+    p.add_argument("--model", "--arch", dest="arch", default=None,
+                   help="registry network name, when the keys cannot tell it (--arch: older spelling)")
     p.add_argument("--scale", type=int, default=None, help="scale when it cannot be inferred")
 
 

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         labels.append(label)
         for folder in args.dataset:
             results.append(evaluate_dataset(method, folder, resolved_scale, settings, scorers))
-    name = str(args.weights) if args.weights else labels[0] if len(set(labels)) == 1 else str(args.model)
+    name = str(args.weights) if args.weights else labels[0] if len(set(labels)) == 1 else (args.model or "default")
     title = f"{Path(name).stem if args.weights else name} {args.degradation}"
     results.sort(key=lambda r: r.scale)
     print(format_table(results, metrics, title=title))

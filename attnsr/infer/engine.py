@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from attnsr.errors import ConfigError, ImageError
 from attnsr.image.resize import imresize
 from attnsr.infer.tiling import plan_tiles, self_ensemble, tiled_forward
 
@@ -53,10 +54,23 @@ def keep_freed_memory() -> bool:
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; otherwise the named device."""
+    """``auto`` -> CUDA when available, else CPU; otherwise the named device, which must exist here
+    (ConfigError otherwise, instead of torch's failure at the first tensor)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"device {name!r}: not a device name; use auto, cpu, cuda or cuda:<n>") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r}: CUDA is not available on this machine (torch "
+                              f"{torch.__version__}); use cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif device.type not in ("cpu", "mps", "xpu"):
+        raise ConfigError(f"device {name!r}: unsupported device type; use auto, cpu, cuda or cuda:<n>")
+    return device
 
 
 def available_memory(device: torch.device) -> int:
@@ -168,13 +182,15 @@ class Upscaler:
         base = options or EngineOptions()
         opts = EngineOptions(**{**base.__dict__, **option_overrides})
         if opts.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {opts.precision!r}")
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {opts.precision!r}")
         self.device = pick_device(device) if isinstance(device, str) else device
         if opts.channels_last is None:
             opts = replace(opts, channels_last=default_channels_last(self.device, model))
         self.options = opts
         if self.device.type == "cpu" and self.options.precision == "fp16":
-            raise ValueError("fp16 is not supported on CPU (slow and inaccurate); use fp32 or bf16")
+            raise ConfigError("precision fp16 is not supported on CPU (slow and inaccurate); use fp32 or bf16")
+        if scale is not None and (not isinstance(scale, int) or isinstance(scale, bool) or scale < 1):
+            raise ConfigError(f"scale must be a positive integer, got {scale!r}")
         self.scale = scale or _model_scale(model)
         model = model.eval()
         if fold:
@@ -257,6 +273,10 @@ class Upscaler:
         """(N,3,H,W) or (3,H,W) float in [0,1] -> SR of the same layout (float, not clamped)."""
         squeeze = lr.dim() == 3
         batch = lr.unsqueeze(0) if squeeze else lr
+        if batch.dim() != 4 or batch.shape[1] != 3 or 0 in batch.shape:
+            raise ImageError(f"expected an image tensor (3,H,W) or (N,3,H,W) with H, W > 0, got {tuple(lr.shape)}")
+        if not batch.is_floating_point():
+            raise ImageError(f"expected a float image tensor in [0,1], got {batch.dtype}")
         outs = []
         with torch.inference_mode():
             for i in range(batch.shape[0]):
@@ -311,7 +331,7 @@ class Upscaler:
 
         if isinstance(image, Image.Image):
             return _pil_from_array(self.upscale_array(_array_from_pil(image)), image.mode)
-        raise TypeError(f"upscale expects a PIL image, numpy array or tensor, got {type(image).__name__}")
+        raise ImageError(f"upscale expects a PIL image, numpy array or tensor, got {type(image).__name__}")
 
     def upscale_array(
         self, array: np.ndarray, *, progress: Callable[[int], None] | None = None
@@ -356,10 +376,17 @@ def split_array(array: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None, b
     elif np.issubdtype(array.dtype, np.floating):
         maxval = 1.0
     else:
-        raise TypeError(f"unsupported array dtype {array.dtype}; use uint8, uint16 or float in [0,1]")
+        raise ImageError(f"unsupported array dtype {array.dtype}; use uint8, uint16 or float in [0,1]")
     a = array[:, :, None] if array.ndim == 2 else array
     if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
-        raise ValueError(f"expected an H×W or H×W×{{1,2,3,4}} array, got shape {array.shape}")
+        raise ImageError(f"expected an H×W or H×W×{{1,2,3,4}} array, got shape {array.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ImageError(f"empty image array (shape {array.shape})")
+    if maxval == 1.0:
+        lo, hi = float(np.min(a)), float(np.max(a))
+        if not (0.0 <= lo and hi <= 1.0):  # also catches NaN
+            raise ImageError(f"float image array must hold values in [0, 1], found [{lo:g}, {hi:g}] "
+                             "(divide 8-bit samples by 255)")
     t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32) / maxval).permute(2, 0, 1)
     gray = t.shape[0] in (1, 2)
     colour = t[:1].expand(3, -1, -1) if gray else t[:3]
@@ -400,5 +427,5 @@ def _model_scale(model: nn.Module) -> int:
     cfg = getattr(model, "attnsr_config", None)
     scale = getattr(cfg, "scale", None) or getattr(model, "scale", None)
     if not isinstance(scale, int):
-        raise ValueError("cannot tell the model's scale: pass Upscaler(model, scale=...)")
+        raise ConfigError("cannot tell the model's scale: pass Upscaler(model, scale=...)")
     return scale

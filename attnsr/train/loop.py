@@ -126,7 +126,7 @@ def build_run(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device) -> R
         ddp.broadcast_module(generator, ctx)
         ddp.broadcast_module(disc, ctx)
     else:
-        run.step_model = ddp.wrap_ddp(generator, ctx, device)
+        run.step_model = ddp.wrap_ddp(generator, ctx, device, probe=cfg.data.lr_patch)
     if cfg.ema_decay > 0:
         run.ema = ModelEMA(generator, cfg.ema_decay)
     return run

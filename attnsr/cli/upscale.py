@@ -86,11 +86,73 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], list[str]]:
     return paths, errors
 
 
+def output_file(args: argparse.Namespace) -> Path | None:
+    """``-o`` when it names a file (it has a suffix and is no existing folder), else None (a folder).
+
+    A file name must have a writable image suffix; it takes exactly one input."""
+    out = args.output
+    if out is None or out.is_dir() or not out.suffix:
+        return None
+    from attnsr.image.io import WRITE_FORMATS
+
+    if out.suffix.lower() not in WRITE_FORMATS:
+        raise ConfigError(f"-o {out}: unsupported output format {out.suffix!r} (use one of "
+                          f"{', '.join(sorted(WRITE_FORMATS))}, or a folder name without a suffix)")
+    return out
+
+
 def output_path(args: argparse.Namespace, src: Path, scale: int, n_inputs: int) -> Path:
+    single = output_file(args)
+    if single is not None:
+        return single
     out: Path = args.output if args.output is not None else src.parent
-    if args.output is not None and n_inputs == 1 and not out.is_dir() and out.suffix.lower() in IMAGE_SUFFIXES:
-        return out
     return out / f"{src.stem}_x{scale}.{args.format}"
+
+
+def plan_outputs(args: argparse.Namespace, paths: list[Path], scale: int) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """(input, output) pairs and notes for the user. Outputs never replace an input, two inputs never
+    write the same file (``a.webp`` and ``a.tif`` -> ``a-webp_x2.png``, ``a-tif_x2.png``, announced), and
+    when ``-o`` is an input folder the earlier outputs found there (``a_x2.png`` beside ``a.png``) are not
+    upscaled again."""
+    single = output_file(args)
+    if single is not None and len(paths) > 1:
+        raise ConfigError(f"-o {args.output}: names one file but {len(paths)} inputs were given; "
+                          "give a folder for several inputs")
+    notes: list[str] = []
+    made_by = {output_path(args, q, scale, len(paths)).resolve(): q for q in paths}
+    earlier = [p for p in paths if made_by.get(p.resolve(), p) is not p]
+    if earlier:
+        notes.append(f"{len(earlier)} file(s) that are this run's outputs of other inputs left out "
+                     f"(e.g. {earlier[0]})")
+        paths = [p for p in paths if p not in earlier]
+    names = {p.resolve() for p in paths}
+    targets = [output_path(args, p, scale, len(paths)) for p in paths]
+    counts: dict[Path, int] = {}
+    for t in targets:
+        counts[t.resolve()] = counts.get(t.resolve(), 0) + 1
+    pairs = []
+    for src, target in zip(paths, targets):
+        if counts[target.resolve()] > 1 and single is None:
+            renamed = target.with_name(f"{src.stem}-{src.suffix.lstrip('.').lower()}_x{scale}{target.suffix}")
+            notes.append(f"{src}: another input has the same name; writing {renamed.name}")
+            target = renamed
+        if target.resolve() in names:
+            raise ConfigError(f"{target}: is one of the inputs; an output never replaces an input "
+                              "(choose another -o)")
+        pairs.append((src, target))
+    return pairs, notes
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before any work when ``folder`` cannot receive files (created if missing)."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".attnsr-probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{folder}: output folder is not writable ({exc.strerror or exc})") from None
 
 
 def parse_tile(text: str) -> int | None:
@@ -148,15 +210,24 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None and any(Path(i).is_dir() or any(c in i for c in "*?[") for i in args.inputs):
         raise ConfigError("give -o OUT for folders and patterns (outputs beside the inputs would be "
                           "picked up as inputs on the next run)")
+    output_file(args)  # a bad -o fails before the model is loaded
+    if args.output is not None:
+        check_writable(args.output.parent if output_file(args) is not None else args.output)
     engine, resolved = build_upscaler(args, args.scale)
     paths, unmatched = expand_inputs(args.inputs)
+    pairs, notes = plan_outputs(args, paths, resolved.scale)
     for line in unmatched:
         print(f"attnsr upscale: error: {line}", file=sys.stderr)
+    for line in notes:
+        print(f"attnsr upscale: note: {line}", file=sys.stderr)
+    for folder in sorted({t.parent for _, t in pairs}):
+        if args.output is None:
+            check_writable(folder)
     failures = len(unmatched)
     done = skipped = 0
-    bar = tqdm(paths, desc="images", unit="img", disable=args.quiet or len(paths) < 2, file=sys.stderr)
-    for src in bar:
-        target = output_path(args, src, resolved.scale, len(paths))
+    paths = [src for src, _ in pairs]
+    bar = tqdm(pairs, desc="images", unit="img", disable=args.quiet or len(pairs) < 2, file=sys.stderr)
+    for src, target in bar:
         try:
             if target.exists() and not args.overwrite:
                 if args.skip_existing:
@@ -164,7 +235,12 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 raise ConfigError(f"{target}: exists (use --overwrite or --skip-existing)")
             img = load_image(src, max_pixels=args.max_pixels)
+            for note in img.notes:
+                print(f"attnsr upscale: note: {note}", file=sys.stderr)
             array = img.as_array()
+            if array.ndim == 3 and array.shape[-1] in (2, 4) and target.suffix.lower() in (".jpg", ".jpeg"):
+                print(f"attnsr upscale: note: {target}: JPEG has no alpha channel; {src}'s transparency is "
+                      "dropped (use --format png to keep it)", file=sys.stderr)
             h, w = array.shape[:2]
             n_tiles = engine.count_tiles(h, w)
             with tqdm(total=n_tiles, desc=src.name, unit="tile", leave=False, file=sys.stderr,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,8 @@ class LoadedImage:
     gray: bool
     bit_depth: int
     path: Path
+    #: what was not kept, to announce (e.g. the frames of an animated GIF after the first)
+    notes: tuple[str, ...] = ()
 
     def as_array(self) -> np.ndarray:
         """The file's samples again: uint8/uint16 (H, W) gray, (H, W, 2) gray+alpha, (H, W, 3) or
@@ -150,9 +152,14 @@ def load_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 _check_pixels(path, im.width, im.height, max_pixels)
+                frames = int(getattr(im, "n_frames", 1) or 1)
                 im.load()
                 im = ImageOps.exif_transpose(im)
-                return _from_pillow(im, path)
+                loaded = _from_pillow(im, path)
+                if frames > 1:
+                    loaded = replace(loaded, notes=(f"{path}: has {frames} frames (animated); only the "
+                                                    "first is used",))
+                return loaded
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:

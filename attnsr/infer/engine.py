@@ -387,7 +387,9 @@ def split_array(array: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None, b
         if not (0.0 <= lo and hi <= 1.0):  # also catches NaN
             raise ImageError(f"float image array must hold values in [0, 1], found [{lo:g}, {hi:g}] "
                              "(divide 8-bit samples by 255)")
-    t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32) / maxval).permute(2, 0, 1)
+    planes = np.array(a, dtype=np.float32)  # a copy: divided in place without a second temporary
+    planes /= maxval
+    t = torch.from_numpy(planes).permute(2, 0, 1)
     gray = t.shape[0] in (1, 2)
     colour = t[:1].expand(3, -1, -1) if gray else t[:3]
     alpha = t[-1:] if t.shape[0] in (2, 4) else None

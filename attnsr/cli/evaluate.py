@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", type=Path, default=None, metavar="FILE", help="write per-image CSV")
     parser.add_argument("--save-images", type=Path, default=None, metavar="DIR",
                         help="write every SR output as PNG under DIR/<dataset>/x<scale>/")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", dest="no_progress", action="store_true", help=argparse.SUPPRESS)
 
 
 def method_for(args: argparse.Namespace, scale: int | None) -> tuple[Method, int, str]:

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accept-changes", action="store_true",
                         help="resume even though settings that change the weights differ from the checkpoint's "
                              "(they are listed; the run is then no longer bitwise the original one)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (the same as --set progress=false)")
+    parser.add_argument("--quiet", dest="no_progress", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set optim.lr=2e-4 --set data.batch_size=8")
 
@@ -26,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from attnsr.train import load_config, train
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(args.config, args.overrides + (["progress=false"] if args.no_progress else []))
     requested: list[int] = []
 
     def request_stop(signum: int, _frame: object) -> None:

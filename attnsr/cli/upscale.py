@@ -63,7 +63,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also write <name>_compare.png: bicubic | model, side by side")
     p.add_argument("--max-pixels", type=int, default=200_000_000,
                    help="refuse inputs with more pixels, in every format (decompression bombs; default 200 MP)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_argument(p)
+
+
+def add_progress_argument(p: argparse.ArgumentParser) -> None:
+    """``--no-progress``: the one spelling, on every command that draws progress bars (``--quiet`` is
+    accepted as an alias; training recipes say ``progress: false``)."""
+    p.add_argument("--no-progress", dest="quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", dest="quiet", action="store_true", help=argparse.SUPPRESS)
+
+
+def say(line: str) -> None:
+    """One message line on stderr that does not break a progress bar being drawn there."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 def expand_inputs(items: list[str]) -> tuple[list[Path], list[str]]:
@@ -268,15 +282,15 @@ def run(args: argparse.Namespace) -> int:
             if engine.device.type == "cpu":
                 big = check_memory(src, width, height, resolved.scale, available_memory(engine.device))
                 if big:
-                    print(f"attnsr upscale: note: {big}", file=sys.stderr)
+                    say(f"attnsr upscale: note: {big}")
             img = load_image(src, max_pixels=args.max_pixels)
             for note in img.notes:
-                print(f"attnsr upscale: note: {note}", file=sys.stderr)
+                say(f"attnsr upscale: note: {note}")
             array = img.as_array()
             del img  # its float planes are not needed any more (12 bytes per pixel)
             if array.ndim == 3 and array.shape[-1] in (2, 4) and target.suffix.lower() in (".jpg", ".jpeg"):
-                print(f"attnsr upscale: note: {target}: JPEG has no alpha channel; {src}'s transparency is "
-                      "dropped (use --format png to keep it)", file=sys.stderr)
+                say(f"attnsr upscale: note: {target}: JPEG has no alpha channel; {src}'s transparency is "
+                    "dropped (use --format png to keep it)")
             h, w = array.shape[:2]
             n_tiles = engine.count_tiles(h, w)
             with tqdm(total=n_tiles, desc=src.name, unit="tile", leave=False, file=sys.stderr,
@@ -290,12 +304,12 @@ def run(args: argparse.Namespace) -> int:
                            side_by_side(array, sr, resolved.scale, right_label=resolved.label))
             done += 1
             if not args.quiet and len(paths) < 2:
-                print(f"{src} -> {target}", file=sys.stderr)
+                say(f"{src} -> {target}")
         except AttnsrError as exc:
-            print(f"attnsr upscale: error: {exc}", file=sys.stderr)
+            say(f"attnsr upscale: error: {exc}")
             failures += 1
         except (OSError, MemoryError) as exc:
-            print(f"attnsr upscale: error: {src}: {exc}", file=sys.stderr)
+            say(f"attnsr upscale: error: {src}: {exc}")
             failures += 1
     if failures:
         print(f"attnsr upscale: {failures} of {len(paths) + len(unmatched)} input(s) failed; {done} written, "

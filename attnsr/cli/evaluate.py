@@ -66,7 +66,18 @@ def method_for(args: argparse.Namespace, scale: int | None) -> tuple[Method, int
     from attnsr.cli.upscale import build_upscaler
 
     engine, resolved = build_upscaler(args, scale)
-    return (lambda lr: engine.upscale_tensor(lr)), resolved.scale, resolved.label
+    if args.no_progress:
+        return (lambda lr: engine.upscale_tensor(lr)), resolved.scale, resolved.label
+
+    def with_tiles(lr):  # a bar per image for slow networks (HSPAN: minutes per image on a CPU)
+        from tqdm import tqdm
+
+        h, w = lr.shape[-2:]
+        n = engine.count_tiles(h, w)
+        with tqdm(total=n, desc="  tiles", unit="tile", leave=False, file=sys.stderr, disable=n < 2) as bar:
+            return engine.upscale_tensor(lr, progress=bar.update)
+
+    return with_tiles, resolved.scale, resolved.label
 
 
 def _settings(args: argparse.Namespace, metrics: tuple[str, ...], device: str) -> EvalSettings:

@@ -227,9 +227,16 @@ def build_upscaler(args: argparse.Namespace, scale: int | None):  # -> (Upscaler
         if entry is None or entry.chop is None:
             raise ConfigError(f"--chop: {resolved.label} has no official chopped forward (HSPAN and FSANet do)")
         net = resolved.model
+        # each forward of the network on one crop reports progress (the chop's crops are not known ahead)
+        def crop_done(*_: object) -> None:  # returns None: a forward hook's return value replaces the output
+            chop.progress(1)
+
+        net.register_forward_hook(crop_done)
 
         def chop(x):  # noqa: E306 - bound to this model
             return entry.chop(net, x)
+
+        chop.progress = lambda _n: None
 
     engine = Upscaler(
         resolved.model, scale=resolved.scale, device=args.device, chop=chop, tile=parse_tile(args.tile),
@@ -293,9 +300,15 @@ def run(args: argparse.Namespace) -> int:
                     "dropped (use --format png to keep it)")
             h, w = array.shape[:2]
             n_tiles = engine.count_tiles(h, w)
-            with tqdm(total=n_tiles, desc=src.name, unit="tile", leave=False, file=sys.stderr,
-                      disable=args.quiet or n_tiles < 2) as tiles:
-                sr = engine.upscale_array(array, progress=tiles.update)
+            if engine.chop is not None:  # the official chop: crops counted as they finish
+                with tqdm(desc=f"{src.name} (chop)", unit="crop", leave=False, file=sys.stderr,
+                          disable=args.quiet) as crops:
+                    engine.chop.progress = crops.update
+                    sr = engine.upscale_array(array)
+            else:
+                with tqdm(total=n_tiles, desc=src.name, unit="tile", leave=False, file=sys.stderr,
+                          disable=args.quiet or n_tiles < 2) as tiles:
+                    sr = engine.upscale_array(array, progress=tiles.update)
             save_array(target, sr, quality=args.quality, png_compression=args.png_compression)
             if args.compare:
                 from attnsr.infer.figures import side_by_side

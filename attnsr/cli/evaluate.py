@@ -24,10 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of HR images (repeatable)")
     parser.add_argument("--scale", action="append", type=int, metavar="S",
                         help="upscaling factor (repeatable; default with --weights: the checkpoint's)")
-    # eval's defaults differ from upscale's: the MATLAB bicubic baseline, and whole images (no tiling), as
-    # the papers evaluate (tiling changes global-pooling/attention networks' outputs slightly)
+    # eval's defaults differ from upscale's: the MATLAB bicubic baseline, whole images (no tiling) and the
+    # plain network at the borders (no mirror padding), as the papers evaluate (tiling changes
+    # global-pooling/attention networks' outputs slightly)
     add_engine_arguments(parser, model_help="bicubic (the default), 'default' (bundled), another bundled model, "
-                                            "or a registry network name together with --weights", tile_default="0")
+                                            "or a registry network name together with --weights", tile_default="0",
+                         border_default="none")
     parser.add_argument("--degradation", default="BI", choices=(*KINDS, "realistic"),
                         help="how LR is made (default: BI); realistic: blur, noise and JPEG as in a photo, "
                              "the fixed setting of docs/evaluation.md, drawn per image from --seed")

@@ -23,7 +23,7 @@ MODEL_HELP = ("'default' (bundled, the default), another bundled model, 'bicubic
 
 
 def add_engine_arguments(p: argparse.ArgumentParser, *, model_help: str | None = MODEL_HELP,
-                         tile_default: str = "auto") -> None:
+                         tile_default: str = "auto", border_default: str = "mirror") -> None:
     """Model and engine options shared by ``upscale``, ``eval`` and ``compare``. ``model_help=None``
     leaves out --model/--weights (for commands that name several models their own way)."""
     if model_help is not None:
@@ -32,6 +32,9 @@ def add_engine_arguments(p: argparse.ArgumentParser, *, model_help: str | None =
     p.add_argument("--tile", default=tile_default,
                    help=f"LR tile edge in pixels, 'auto' (from free memory) or 0 (whole image); default {tile_default}")
     p.add_argument("--tile-overlap", type=int, default=16, help="LR context pixels around each tile")
+    p.add_argument("--border", default=border_default, choices=("mirror", "none"),
+                   help="mirror: mirror the image outward before the network and crop after, so borders "
+                        f"look like the inside; none: the plain network (papers' protocol); default {border_default}")
     p.add_argument("--self-ensemble", action="store_true", help="x8 flips/rotations average (papers' '+')")
     p.add_argument("--chop", action="store_true",
                    help="use the network's official chopped forward (HSPAN, FSANet) instead of tiling")
@@ -241,7 +244,7 @@ def build_upscaler(args: argparse.Namespace, scale: int | None):  # -> (Upscaler
     engine = Upscaler(
         resolved.model, scale=resolved.scale, device=args.device, chop=chop, tile=parse_tile(args.tile),
         overlap=args.tile_overlap, self_ensemble=args.self_ensemble, precision=args.precision,
-        compile=args.compile, channels_last=args.channels_last,
+        compile=args.compile, channels_last=args.channels_last, border=args.border,
     )
     return engine, resolved
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from attnsr.errors import ConfigError, ImageError
@@ -134,6 +135,10 @@ class EngineOptions:
     #: activations, 19 MB, still fit the 32 MB L3 cache; 512's do not). benchmarks/upscale_speed.py.
     cpu_max_tile: int = 384
     live_activations: float = 8.0
+    #: "mirror": mirror ``overlap`` pixels outward before the forward and crop them off after, so the
+    #: borders of the output behave like its inside (Upscaler.border_pad); "none": the plain network, as
+    #: the papers evaluate it (``attnsr eval``'s default)
+    border: str = "mirror"
 
 
 #: on CPU, models with more than this many per-pixel dynamic filters (attnsr.ops.hpf) per convolution stay
@@ -181,6 +186,8 @@ class Upscaler:
     ) -> None:
         base = options or EngineOptions()
         opts = EngineOptions(**{**base.__dict__, **option_overrides})
+        if opts.border not in ("mirror", "none"):
+            raise ConfigError(f"border must be 'mirror' or 'none', got {opts.border!r}")
         if opts.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {opts.precision!r}")
         self.device = pick_device(device) if isinstance(device, str) else device
@@ -287,19 +294,24 @@ class Upscaler:
                         sink(0, y.shape[-2], 0, y.shape[-1], y)
                     outs.append(y)
                     continue
+                pad = self.border_pad(*x.shape[-2:])
+                inner = sink if sink is None or not pad else _cropping_sink(sink, pad * self.scale,
+                                                                             x.shape[-2:], self.scale)
+                x = pad_border(x, pad)
                 h, w = x.shape[-2:]
                 tile = self.tile_size(h, w)
                 n_tiles = len(plan_tiles(h, w, tile, self.options.overlap))
                 if n_tiles == 1 and sink is None:  # whole image: no window copy, no stitching copy
-                    outs.append(self._run_maybe_ensemble(x))
+                    outs.append(_crop_border(self._run_maybe_ensemble(x), pad * self.scale))
                     if progress is not None:
                         progress(1)
                     continue
                 self._warn_inexact_tiles(n_tiles)
-                outs.append(tiled_forward(
+                y = tiled_forward(
                     self._run_maybe_ensemble, x, self.scale, tile=tile, overlap=self.options.overlap,
-                    batch=self._batch_size(n_tiles), sink=sink, progress=progress,
-                ))
+                    batch=self._batch_size(n_tiles), sink=inner, progress=progress,
+                )
+                outs.append(None if y is None else _crop_border(y, pad * self.scale))
         if sink is not None:
             return None
         out = (outs[0] if len(outs) == 1 else torch.cat(outs)).contiguous()  # NCHW for the caller
@@ -319,7 +331,23 @@ class Upscaler:
         """How many tiles an LR image of this size is cut into (for progress bars)."""
         if self.chop is not None:
             return 1
-        return len(plan_tiles(height, width, self.tile_size(height, width), self.options.overlap))
+        pad = self.border_pad(height, width)
+        h, w = height + 2 * pad, width + 2 * pad
+        return len(plan_tiles(h, w, self.tile_size(h, w), self.options.overlap))
+
+    def border_pad(self, height: int, width: int) -> int:
+        """LR pixels of padding added on every side before the forward (0: the plain network).
+
+        With ``border="mirror"`` the image is mirrored outward by ``options.overlap`` pixels (the context
+        that tiling already treats as the network's receptive field), so the network's zero padding
+        falls outside the image and its borders are computed like its inside; the padding is cropped
+        from the output. Off for the official chopped forward and for models that handle borders
+        themselves (bicubic)."""
+        if self.options.border == "none" or self.chop is not None:
+            return 0
+        if getattr(self.model, "exact_borders", False):
+            return 0
+        return self.options.overlap
 
     def upscale(self, image: Any) -> Any:
         """Upscale a PIL image, numpy array or tensor; returns the same kind (see module docstring)."""
@@ -359,6 +387,44 @@ class Upscaler:
             up = imresize(alpha[0].numpy().astype(np.float64), float(s))
             out[:, :, channels] = _quantise(np.clip(up, 0, 1), array.dtype, maxval)
         return out[:, :, 0] if array.ndim == 2 else out
+
+
+def pad_border(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """(N,C,H,W) -> (N,C,H+2·pad,W+2·pad), mirrored with the edge pixel repeated (MATLAB's 'symmetric',
+    the padding imresize itself uses, so it continues an LR image the way it was made). Sides shorter
+    than ``pad`` are mirrored repeatedly: a 1-pixel image becomes a flat one.
+
+    Measured (benchmarks/borders.py): this keeps Set5/Set14 PSNR within 0.01 dB of the plain network;
+    PyTorch's 'reflect' (edge pixel not repeated) cost 0.03-0.06 dB and 'replicate' 0.03-0.05 dB."""
+    if pad <= 0:
+        return x
+    rows = _mirror_index(x.shape[-2], pad, x.device)
+    cols = _mirror_index(x.shape[-1], pad, x.device)
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
+def _mirror_index(n: int, pad: int, device: torch.device) -> torch.Tensor:
+    """Source index of each of the n + 2·pad positions of a symmetric extension (period 2n)."""
+    j = torch.arange(-pad, n + pad, device=device) % (2 * n)
+    return torch.where(j >= n, 2 * n - 1 - j, j)
+
+
+def _crop_border(y: torch.Tensor, p: int) -> torch.Tensor:
+    return y if p == 0 else y[..., p : y.shape[-2] - p, p : y.shape[-1] - p]
+
+
+def _cropping_sink(sink: Callable[[int, int, int, int, torch.Tensor], None], p: int,
+                   size: tuple[int, int], scale: int) -> Callable[[int, int, int, int, torch.Tensor], None]:
+    """A sink for a padded image's SR that hands ``sink`` only the pixels of the original image."""
+    height, width = size[0] * scale, size[1] * scale
+
+    def inner(y0: int, y1: int, x0: int, x1: int, core: torch.Tensor) -> None:
+        a0, a1 = max(y0 - p, 0), min(y1 - p, height)
+        b0, b1 = max(x0 - p, 0), min(x1 - p, width)
+        if a0 < a1 and b0 < b1:
+            sink(a0, a1, b0, b1, core[..., a0 + p - y0 : a1 + p - y0, b0 + p - x0 : b1 + p - x0])
+
+    return inner
 
 
 def _quantise(values: np.ndarray, dtype: np.dtype, maxval: float) -> np.ndarray:

@@ -21,7 +21,7 @@ from torch import nn
 
 from attnsr.errors import ConfigError, ImageError
 from attnsr.image.resize import imresize
-from attnsr.infer.tiling import plan_tiles, self_ensemble, tiled_forward
+from attnsr.infer.tiling import plan_axis, plan_tiles, self_ensemble, tiled_forward
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 
@@ -141,6 +141,45 @@ class EngineOptions:
     border: str = "mirror"
 
 
+#: layers whose work grows with the square of the pixels one forward sees (every query against every key)
+QUADRATIC_LAYERS = {"HSPA"}
+#: seconds per counted FLOP of the quadratic part relative to the linear part. HSPAN x2 (official size),
+#: 1 thread, 2-core EPYC: 64/96/128-px windows took 5.66 / 14.45 / 35.08 s (1.38 / 1.57 / 2.14 ms per
+#: pixel); fitted through 96 and 128 px the quadratic share of the time is 3.6x its share of the FLOPs
+#: (sparsemax's threshold search on every score is not a counted FLOP; cache misses grow with the map).
+#: benchmarks/hspan_tiles.py.
+QUADRATIC_TIME_WEIGHT = 4.0
+
+
+def fit_cost(model: nn.Module, device: torch.device | str = "cpu", probes: tuple[int, int] = (12, 24)
+             ) -> tuple[float, float]:
+    """(c1, c2) with FLOPs(one forward of P pixels) = c1·P + c2·P², from FLOP counts at two small
+    square probes (torch's FlopCounterMode: convolutions and matmuls)."""
+    from attnsr.models.stats import count_flops
+
+    was = model.training
+    model.eval()
+    try:
+        (p1, f1), (p2, f2) = ((p * p, count_flops(model, p, p)) for p in probes)
+    finally:
+        model.train(was)
+    c2 = max((f2 / p2 - f1 / p1) / (p2 - p1), 0.0)
+    return max(f1 / p1 - c2 * p1, 0.0), c2
+
+
+def cost_optimal_tile(height: int, width: int, overlap: int, c1: float, c2: float, *, largest: int) -> int:
+    """The LR tile edge (multiple of 8, 32 to ``largest``, or ``largest`` itself) that minimises
+    tiles × (c1·P + c2·P²), P = the pixels of one tile window (core plus ``overlap`` context). With
+    c2 = 0 that is ``largest`` (fewest tiles); a quadratic term makes big windows expensive."""
+    def cost(tile: int) -> float:
+        ys, xs = plan_axis(height, tile, overlap), plan_axis(width, tile, overlap)
+        p = (ys[0].win1 - ys[0].win0) * (xs[0].win1 - xs[0].win0)
+        return len(ys) * len(xs) * (c1 * p + c2 * p * p)
+
+    candidates = sorted({largest, *range(32, largest, 8)}, reverse=True)
+    return min(candidates, key=cost)  # ties: the first, i.e. the largest tile
+
+
 #: on CPU, models with more than this many per-pixel dynamic filters (attnsr.ops.hpf) per convolution stay
 #: NCHW: their broadcast multiply-adds run several times slower on NHWC operands (DFSA-EDSR, HPF in every
 #: block: 0.68-0.89x with NHWC; DFSA, HPF once per group: 1.15x). See docs/benchmarks.md.
@@ -215,14 +254,27 @@ class Upscaler:
         )
         self.chop = chop
         self._bytes_per_px: float | None = None
+        self._cost: tuple[float, float] | None = None
         self.descriptor = _describe_or_none(model, self.scale)
         self._warned_tiles = False
 
     # ----------------------------------------------------------------- planning
     def tile_size(self, height: int, width: int) -> int:
-        """LR tile edge for an image: the user's, or the largest that fits the memory budget."""
+        """LR tile edge for an image: the user's; or the largest that fits the memory budget, and for
+        networks whose cost grows with the square of the pixels they see at once (global attention:
+        HSPAN) the tile that minimises the estimated total time (:func:`cost_optimal_tile`)."""
         if self.options.tile is not None:
             return self.options.tile if self.options.tile > 0 else max(height, width)
+        edge = self._memory_tile(height, width)
+        d = self.descriptor
+        if d is None or not set(d.global_layers) & QUADRATIC_LAYERS:
+            return edge
+        if self._cost is None:
+            c1, c2 = fit_cost(self.model, self.device)
+            self._cost = (c1, c2 * QUADRATIC_TIME_WEIGHT)
+        return cost_optimal_tile(height, width, self.options.overlap, *self._cost, largest=edge)
+
+    def _memory_tile(self, height: int, width: int) -> int:
         if self._bytes_per_px is None:
             self._bytes_per_px = activation_bytes_per_pixel(self.model, self.device)
         budget = available_memory(self.device) * self.options.memory_fraction

@@ -45,7 +45,8 @@ def add_engine_arguments(p: argparse.ArgumentParser, *, model_help: str | None =
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="NHWC memory format (default: chosen per device and network)")
     p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads for torch (default 0: torch's choice, one per core)")
+                   help="CPU threads for torch (default 0: the cores not kept busy by other processes, "
+                        "at least 1; see attnsr/threads.py)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -217,9 +218,13 @@ def build_upscaler(args: argparse.Namespace, scale: int | None):  # -> (Upscaler
     from attnsr.infer.resolve import resolve_model
     from attnsr.models import get_entry
 
+    from attnsr.threads import apply_default_threads
+
     if args.threads < 0:
         raise ConfigError(f"--threads: expected 0 (automatic) or a positive count, got {args.threads}")
-    if args.threads:
+    if str(args.device).startswith(("auto", "cpu")):
+        apply_default_threads(args.threads)
+    elif args.threads:
         torch.set_num_threads(args.threads)
     if str(args.device).startswith(("auto", "cpu")):
         keep_freed_memory()

@@ -232,10 +232,16 @@ def validate(model: nn.Module, images: list[tuple[str, torch.Tensor, torch.Tenso
 
 
 def _set_threads(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device) -> None:
+    """``threads`` > 0: that many; 0 on CPU: the cores other processes leave idle (attnsr.threads), shared
+    among this node's ranks."""
+    from attnsr.threads import apply_default_threads, default_threads
+
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     elif device.type == "cpu" and ctx.local_world_size > 1:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // ctx.local_world_size))
+        torch.set_num_threads(max(1, default_threads() // ctx.local_world_size))
+    elif device.type == "cpu":
+        apply_default_threads(0)
 
 
 def batch_inputs(cfg: TrainConfig, rank: int, iteration: int, lr: torch.Tensor,

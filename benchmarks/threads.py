@@ -8,6 +8,7 @@ OpenMP runtime reads its environment again.
 
 Usage: python benchmarks/threads.py [--iterations 12] [--rounds 2] [--settings torch,passive,one,auto]
                                     [--upscale 1000]   (0: skip the upscale part)
+                                    [--competitor 2]   (another 2-thread torch job on the cores meanwhile)
 """
 
 from __future__ import annotations
@@ -75,6 +76,24 @@ def upscale_seconds(setting: str, size: int, timeout: float) -> float:
         return time.perf_counter() - t0
 
 
+COMPETITOR = """
+import torch
+torch.set_num_threads({threads})
+x = torch.rand(1, 32, 96, 96)
+conv = torch.nn.Conv2d(32, 32, 3, padding=1)
+with torch.no_grad():
+    while True:
+        conv(x)
+"""
+
+
+def start_competitor(threads: int) -> subprocess.Popen:
+    """Another job on the same cores: small convolutions in a loop with torch's default OpenMP (as a
+    second training run would be)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+    return subprocess.Popen([sys.executable, "-c", COMPETITOR.format(threads=threads)], env=env)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iterations", type=int, default=12)
@@ -83,8 +102,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--upscale", type=int, default=1000, help="edge of the square upscale input; 0 skips it")
     ap.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     ap.add_argument("--timeout", type=float, default=240.0, help="seconds per process")
+    ap.add_argument("--competitor", type=int, default=0, metavar="THREADS",
+                    help="run another torch job with this many threads on the same cores meanwhile (0: none)")
     args = ap.parse_args(argv)
     names = args.settings.split(",")
+    other = start_competitor(args.competitor) if args.competitor else None
+    try:
+        return _measure(args, names)
+    finally:
+        if other is not None:
+            other.kill()
+            other.wait()
+
+
+def _measure(args: argparse.Namespace, names: list[str]) -> int:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
     train: dict[str, list[float]] = {n: [] for n in names}
     up: dict[str, list[float]] = {n: [] for n in names}

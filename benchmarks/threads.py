@@ -27,9 +27,9 @@ RECIPE = REPO / "configs" / "defian" / "cpu_x2.yaml"
 
 #: setting -> (extra environment, extra --set for train / extra options for upscale)
 SETTINGS: dict[str, tuple[dict[str, str], list[str], list[str]]] = {
-    "torch": ({"ATTNSR_THREADS_LEGACY": "1"}, [], []),
-    "passive": ({"ATTNSR_THREADS_LEGACY": "1", "OMP_WAIT_POLICY": "PASSIVE"}, [], []),
-    "one": ({"ATTNSR_THREADS_LEGACY": "1"}, ["threads=1"], ["--threads", "1"]),
+    "torch": ({"ATTNSR_THREAD_DEFAULTS": "torch"}, [], []),
+    "passive": ({"ATTNSR_THREAD_DEFAULTS": "torch", "OMP_WAIT_POLICY": "PASSIVE"}, [], []),
+    "one": ({"ATTNSR_THREAD_DEFAULTS": "torch"}, ["threads=1"], ["--threads", "1"]),
     "auto": ({}, [], []),
 }
 

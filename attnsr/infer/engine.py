@@ -146,8 +146,8 @@ QUADRATIC_LAYERS = {"HSPA"}
 #: seconds per counted FLOP of the quadratic part relative to the linear part. HSPAN x2 (official size),
 #: 1 thread, 2-core EPYC: 64/96/128-px windows took 5.66 / 14.45 / 35.08 s (1.38 / 1.57 / 2.14 ms per
 #: pixel); fitted through 96 and 128 px the quadratic share of the time is 3.6x its share of the FLOPs
-#: (sparsemax's threshold search on every score is not a counted FLOP; cache misses grow with the map).
-#: benchmarks/hspan_tiles.py.
+#: (1.2x in a second, busier run; sparsemax's threshold search is not a counted FLOP, cache misses grow
+#: with the map). benchmarks/hspan_tiles.py, docs/benchmarks.md.
 QUADRATIC_TIME_WEIGHT = 4.0
 
 

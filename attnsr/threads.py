@@ -2,11 +2,13 @@
 
 torch's defaults take one intra-op thread per core and OpenMP keeps idle threads spinning for a while
 before they sleep. On a machine whose cores are already busy (a 2-core box running another job), the
-threads then wait for each other's time slices at every parallel region: a small training step measured
-~100x slower with 2 threads than with 1 (benchmarks/threads.py). So attnsr's command line
+threads then wait for each other's time slices at every one of a training step's many short parallel
+regions: ``configs/defian/cpu_x2.yaml`` ran 9x slower with torch's defaults than with one thread next to
+another 2-thread job (benchmarks/threads.py; ~100x in issue 21's report). So attnsr's command line
 
-* sets ``OMP_WAIT_POLICY=PASSIVE`` (idle OpenMP threads sleep instead of spinning) before torch starts,
-  unless the variable is already set;
+* sets ``OMP_WAIT_POLICY=PASSIVE`` (idle OpenMP threads sleep instead of spinning) for ``attnsr train``
+  before torch starts, unless the variable is already set (upscaling, whose parallel regions are long,
+  measured faster with spinning threads in the same run, so it keeps OpenMP's default);
 * uses :func:`default_threads` for ``--threads 0`` / ``threads: 0``: the cores this process may use
   minus the ones other processes keep busy (the 1-minute load average), at least 1.
 

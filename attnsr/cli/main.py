@@ -70,9 +70,11 @@ def _command(argv: Sequence[str]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     from attnsr.threads import set_wait_policy
 
-    set_wait_policy()  # before torch starts OpenMP: idle threads sleep instead of spinning (attnsr.threads)
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_command(argv))
+    command = _command(argv)
+    if command == "train":
+        set_wait_policy()  # before torch starts OpenMP: idle threads sleep instead of spinning (attnsr.threads)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

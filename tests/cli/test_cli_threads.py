@@ -25,10 +25,16 @@ def test_default_threads_leave_busy_cores_alone(load: float, cores: int, want: i
     assert default_threads(load=load, cores=cores) == want
 
 
-@pytest.mark.parametrize(("env", "want"), [({}, "PASSIVE"), ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"),
-                                           ({"ATTNSR_THREAD_DEFAULTS": "torch"}, "<unset>")])
-def test_cli_sets_a_passive_wait_policy_before_torch_starts(env: dict[str, str], want: str) -> None:
-    code = ("import os, sys\nfrom attnsr.cli.main import main\ntry:\n    main(['--version'])\n"
+@pytest.mark.parametrize(("argv", "env", "want"), [
+    (["train", "--help"], {}, "PASSIVE"),
+    (["train", "--help"], {"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE"),
+    (["train", "--help"], {"ATTNSR_THREAD_DEFAULTS": "torch"}, "<unset>"),
+    (["upscale", "--help"], {}, "<unset>"),  # long parallel regions: spinning measured faster
+])
+def test_train_sets_a_passive_wait_policy_before_torch_starts(argv: list[str], env: dict[str, str],
+                                                             want: str) -> None:
+    code = ("import os, sys\nfrom attnsr.cli.main import main\ntry:\n"
+            f"    main({argv!r})\n"
             "except SystemExit:\n    pass\nprint(os.environ.get('OMP_WAIT_POLICY', '<unset>'), 'torch' in sys.modules)")
     base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "ATTNSR_THREAD_DEFAULTS")}
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**base, **env}, capture_output=True,

@@ -157,3 +157,18 @@ def test_unexpected_exception_is_one_line(monkeypatch: pytest.MonkeyPatch, capsy
     assert main(["models"]) == 70
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "RuntimeError: first line" in err and "second" not in err
+
+
+def test_unreadable_checkpoints_are_one_line_without_torch_advice(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    import pickle
+
+    img = _png(tmp_path / "a.png")
+    plain = tmp_path / "plain.pth"
+    plain.write_bytes(pickle.dumps({"a": 1}, protocol=4))  # not a torch.save file: torch warns, then fails
+    typed = tmp_path / "typed.pth"
+    torch.save({"w": torch.zeros(2), "t": float}, typed)  # a global that is not a tensor
+    for weights in (plain, typed):
+        assert main(["upscale", str(img), "-o", str(tmp_path / "o.png"), "--weights", str(weights)]) == 2
+        line = _one_error_line(capsys)
+        assert str(weights) in line

@@ -46,10 +46,10 @@ def main(argv: list[str] | None = None) -> int:
           f"(b/a)/(c2/c1) = {(b / a) / (c2 / c1):.1f}")
     if args.image:
         img = torch.rand(1, 3, args.image, args.image)
-        up = Upscaler(net, scale=2, device="cpu", fold=False)
+        up = Upscaler(net, scale=2, device="cpu", fold=False, border="none")
         print(f"{args.image}x{args.image}: automatic tile {up.tile_size(args.image, args.image)}")
         for tile in (None, 0):
-            u = Upscaler(net, scale=2, device="cpu", tile=tile, fold=False)
+            u = Upscaler(net, scale=2, device="cpu", tile=tile, fold=False, border="none")
             t0 = time.perf_counter()
             u.upscale_tensor(img)
             print(f"  tile {'auto' if tile is None else 'whole'}: {time.perf_counter() - t0:.1f} s")

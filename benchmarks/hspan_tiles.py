@@ -14,7 +14,6 @@ import torch
 
 from attnsr.infer.engine import Upscaler, fit_cost
 from attnsr.models import create
-from attnsr.models.stats import count_flops
 
 
 def main(argv: list[str] | None = None) -> int:

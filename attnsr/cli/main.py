@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # and point stdout at /dev/null so the interpreter's final flush does not raise again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+    except Exception as exc:
         if os.environ.get("ATTNSR_TRACEBACK"):
             raise
         text = (str(exc).strip().splitlines() or [""])[0]

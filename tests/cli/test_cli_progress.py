@@ -42,7 +42,7 @@ def test_no_progress_is_the_one_spelling(command: str) -> None:
     parser = build_parser(command)
     positional = {"upscale": ["x.png"], "eval": ["--dataset", "d"], "score": ["--sr", "sr", "--hr", "hr"],
                   "train": ["cfg.yaml"]}[command]
-    sub = parser._subparsers._group_actions[0].choices[command]  # noqa: SLF001 - argparse has no public way
+    sub = parser._subparsers._group_actions[0].choices[command]
     assert "--no-progress" in sub.format_help()
     assert "--quiet" not in sub.format_help()  # an accepted alias, not a second documented spelling
     for flag in ("--no-progress", "--quiet"):

@@ -135,14 +135,13 @@ def default_scale(specs: list[ModelSpec]) -> int:
 
     for spec in specs:
         if spec.weights is not None:
-            return int(from_official(spec.weights, arch=None).attnsr_config.scale)
+            return int(getattr(from_official(spec.weights, arch=None), "attnsr_config").scale)
     return 4
 
 
 def run(args: argparse.Namespace) -> int:
     from attnsr.evaluation import bicubic_method
-    from attnsr.image.degrade import quantize_uint8
-    from attnsr.image.degrade import degrade
+    from attnsr.image.degrade import degrade, quantize_uint8
     from attnsr.image.io import load_image, save_array
     from attnsr.image.resize import modcrop
     from attnsr.infer.engine import pick_device

@@ -18,10 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from attnsr.errors import ConfigError
     from attnsr.models import from_official, save_model
     from attnsr.models.stats import count_params
-
-    from attnsr.errors import ConfigError
 
     if args.output.exists() and not args.overwrite:
         raise ConfigError(f"{args.output}: exists (use --overwrite to replace it)")

@@ -8,9 +8,21 @@ import sys
 from pathlib import Path
 
 from attnsr.errors import ConfigError
-from attnsr.evaluation import (METHODS, METRICS, EvalSettings, Method, MetricOptions, check_metrics,
-                               evaluate_dataset, format_spectrum_table, format_table, prepare_metrics,
-                               write_csv, write_json, write_spectra)
+from attnsr.evaluation import (
+    METHODS,
+    METRICS,
+    EvalSettings,
+    Method,
+    MetricOptions,
+    check_metrics,
+    evaluate_dataset,
+    format_spectrum_table,
+    format_table,
+    prepare_metrics,
+    write_csv,
+    write_json,
+    write_spectra,
+)
 from attnsr.image.degrade import KINDS
 
 HELP = ("Evaluate bicubic (the default) or a network (PSNR/SSIM on Y, LPIPS, NIQE, PI, spectrum) on HR "
@@ -48,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spectrum", nargs="?", const=Path("spectrum"), default=None, type=Path, metavar="DIR",
                         help="also measure the radial power spectrum; CSV + PNG per dataset into DIR "
                              "(default: ./spectrum)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the DN noise and the realistic degradation (default: 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the DN noise and the realistic degradation (default: 0)")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="write results as JSON")
     parser.add_argument("--csv", type=Path, default=None, metavar="FILE", help="write per-image CSV")
     parser.add_argument("--save-images", type=Path, default=None, metavar="DIR",

@@ -10,7 +10,8 @@ HELP = "export a model to ONNX (dynamic batch, height and width)"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("format", choices=["onnx"], help="export format")
-    p.add_argument("--model", default=None, help="bundled model (default: the bundled default), 'bicubic', or registry name with --weights")
+    p.add_argument("--model", default=None,
+                   help="bundled model (default: the bundled default), 'bicubic', or registry name with --weights")
     p.add_argument("--weights", type=Path, default=None, help="official or attnsr checkpoint")
     p.add_argument("--scale", type=int, default=None)
     p.add_argument("--opset", type=int, default=17)

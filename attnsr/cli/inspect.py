@@ -69,9 +69,8 @@ def _print_sparsity(maps: list) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from attnsr.image.io import load_image, save_image
-    from attnsr.infer.inspect import extract_maps, save_maps
-
     from attnsr.infer.engine import pick_device
+    from attnsr.infer.inspect import extract_maps, save_maps
 
     args.device = pick_device(args.device)
     net = load_network(args.model, args.weights, args.scale).to(args.device)
@@ -84,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     save_image(args.output / "input.png", lr)
     save_image(args.output / "output.png", sr[0].float().cpu())
     index = save_maps(args.output, maps, meta={
-        "network": net.attnsr_name, "scale": int(net.attnsr_config.scale), "image": str(args.image),
+        "network": getattr(net, "attnsr_name"), "scale": int(getattr(net, "attnsr_config").scale),
+        "image": str(args.image),
         "input_size": list(lr.shape[-2:]), "random_weights": args.weights is None,
         "inputs": {"input.png": "the network input", "output.png": "the network output (SR)"}})
     _print_sparsity(maps)

@@ -22,7 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "upscale": ("upscale",
                 "upscale images with a bundled model, bicubic, or any network checkpoint"),
     "eval": ("evaluate",
-                "Evaluate bicubic (the default) or a network (PSNR/SSIM on Y, LPIPS, NIQE, PI, spectrum) on HR image folders."),
+                "Evaluate bicubic (the default) or a network (PSNR/SSIM on Y, LPIPS, NIQE, PI, spectrum) on HR "
+                "image folders."),
     "score": ("score",
                 "Score existing SR images against HR (same protocol and reports as eval; files matched by name)."),
     "models": ("models",

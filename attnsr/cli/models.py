@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-
+from collections.abc import Sequence
 
 from attnsr.errors import ConfigError
 
@@ -65,7 +65,7 @@ def _row(cells: tuple[str, ...]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     print(_row(header))
     print("|" + "---|" * len(header))
     for row in rows:
@@ -87,7 +87,8 @@ def _print_bundled() -> None:
     rows = []
     for (name, scale), path in found.items():
         model = load_model(path)
-        rows.append((name + (" (default)" if name == DEFAULT_BUNDLED else ""), f"x{scale}", model.attnsr_name,
+        rows.append((name + (" (default)" if name == DEFAULT_BUNDLED else ""), f"x{scale}",
+                     str(getattr(model, "attnsr_name")),
                      f"{count_params(model):,}", describe(model).line().split(", ", 1)[1], path.name))
     print("Bundled models:")
     _print_table(("name", "scale", "network", "params", "channels, LR size, tiles, precision, purpose", "file"),

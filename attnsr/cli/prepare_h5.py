@@ -18,10 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from attnsr.data.h5 import write_h5
     from attnsr.errors import ConfigError
-
-    from pathlib import Path
 
     if Path(args.output).exists() and not args.overwrite:
         raise ConfigError(f"{args.output}: exists (use --overwrite to replace it)")

@@ -9,11 +9,24 @@ from __future__ import annotations
 import argparse
 import glob
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attnsr.errors import AttnsrError, ConfigError
-from attnsr.infer.output import (EXTENSIONS, check_outscale, fit_format, output_name, output_suffix, scale_label,
-                                 upscale_to)
+from attnsr.infer.output import (
+    EXTENSIONS,
+    check_outscale,
+    fit_format,
+    output_name,
+    output_suffix,
+    scale_label,
+    upscale_to,
+)
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 HELP = "upscale images with a bundled model, bicubic, or any network checkpoint"
 
@@ -144,7 +157,8 @@ def output_path(args: argparse.Namespace, src: Path, scale: float, n_inputs: int
     return target
 
 
-def plan_outputs(args: argparse.Namespace, paths: list[Path], scale: float) -> tuple[list[tuple[Path, Path]], list[str]]:
+def plan_outputs(args: argparse.Namespace, paths: list[Path],
+                 scale: float) -> tuple[list[tuple[Path, Path]], list[str]]:
     """(input, output) pairs and notes for the user. Outputs never replace an input, two inputs never
     write the same file (``a.webp`` and ``a.tif`` -> ``a-webp_x2.png``, ``a-tif_x2.png``, announced), and
     when ``-o`` is an input folder the earlier outputs found there (``a_x2.png`` beside ``a.png``) are not
@@ -245,6 +259,25 @@ def precision_from_args(args: argparse.Namespace) -> str:
     return args.precision
 
 
+class CountingChop:
+    """An official chopped forward that reports each forward of the network (one crop) to ``progress``:
+    the number of crops is not known ahead."""
+
+    def __init__(self, chop: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> None:
+        self.chop = chop
+        self.progress: Callable[[int], object] = lambda _n: None
+
+    def _crop_done(self, *_: object) -> None:  # None: a forward hook's return value would replace the output
+        self.progress(1)
+
+    def __call__(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:  # the engine passes its own copy
+        handle = net.register_forward_hook(self._crop_done)
+        try:
+            return self.chop(net, x)
+        finally:
+            handle.remove()
+
+
 def build_upscaler(args: argparse.Namespace, scale: int | None):  # -> (Upscaler, Resolved)
     """The engine configured from the shared command-line options."""
     import torch
@@ -252,7 +285,6 @@ def build_upscaler(args: argparse.Namespace, scale: int | None):  # -> (Upscaler
     from attnsr.infer.engine import Upscaler, keep_freed_memory
     from attnsr.infer.resolve import resolve_model
     from attnsr.models import get_entry
-
     from attnsr.threads import apply_default_threads
 
     if args.threads < 0:
@@ -269,21 +301,7 @@ def build_upscaler(args: argparse.Namespace, scale: int | None):  # -> (Upscaler
         entry = get_entry(resolved.chop_name) if resolved.chop_name else None
         if entry is None or entry.chop is None:
             raise ConfigError(f"--chop: {resolved.label} has no official chopped forward (HSPAN and FSANet do)")
-        net_chop = entry.chop
-
-        # each forward of the network on one crop reports progress (the chop's crops are not known ahead)
-        def crop_done(*_: object) -> None:  # returns None: a forward hook's return value replaces the output
-            chop.progress(1)
-
-        def chop(net, x):  # the engine passes its own copy of the network
-            handle = net.register_forward_hook(crop_done)
-            try:
-                return net_chop(net, x)
-            finally:
-                handle.remove()
-
-        chop.progress = lambda _n: None
-
+        chop = CountingChop(entry.chop)
     engine = Upscaler(
         resolved.model, scale=resolved.scale, device=args.device, chop=chop, tile=parse_tile(args.tile),
         overlap=args.tile_overlap, self_ensemble=args.self_ensemble, precision=precision_from_args(args),
@@ -348,7 +366,7 @@ def run(args: argparse.Namespace) -> int:
                     "dropped (use --format png to keep it)")
             h, w = array.shape[:2]
             n_tiles = engine.count_tiles(h, w)
-            if engine.chop is not None:  # the official chop: crops counted as they finish
+            if isinstance(engine.chop, CountingChop):  # the official chop: crops counted as they finish
                 with tqdm(desc=f"{src.name} (chop)", unit="crop", leave=False, file=sys.stderr,
                           disable=args.quiet) as crops:
                     engine.chop.progress = crops.update

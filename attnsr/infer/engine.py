@@ -303,7 +303,7 @@ class Upscaler:
         for p in model.parameters():
             p.requires_grad_(False)
         if self.options.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model = model
         self._forward: Callable[[torch.Tensor], torch.Tensor] = (
             torch.compile(model) if self.options.compile else model  # type: ignore[assignment]
@@ -392,7 +392,7 @@ class Upscaler:
             raise ImageError(f"expected an image tensor (3,H,W) or (N,3,H,W) with H, W > 0, got {tuple(lr.shape)}")
         if not batch.is_floating_point():
             raise ImageError(f"expected a float image tensor in [0,1], got {batch.dtype}")
-        outs = []
+        outs: list[torch.Tensor | None] = []
         with torch.inference_mode():
             for i in range(batch.shape[0]):
                 x = batch[i : i + 1].to(self.device, torch.float32)
@@ -404,7 +404,7 @@ class Upscaler:
                     continue
                 pad = self.border_pad(*x.shape[-2:])
                 inner = sink if sink is None or not pad else _cropping_sink(sink, pad * self.scale,
-                                                                             x.shape[-2:], self.scale)
+                                                                             (x.shape[-2], x.shape[-1]), self.scale)
                 x = pad_border(x, pad)
                 h, w = x.shape[-2:]
                 tile = self.tile_size(h, w)
@@ -415,14 +415,15 @@ class Upscaler:
                         progress(1)
                     continue
                 self._warn_inexact_tiles(n_tiles)
-                y = tiled_forward(
+                tiled = tiled_forward(
                     self._run_maybe_ensemble, x, self.scale, tile=tile, overlap=self.options.overlap,
                     batch=self._batch_size(n_tiles), sink=inner, progress=progress,
                 )
-                outs.append(None if y is None else _crop_border(y, pad * self.scale))
+                outs.append(None if tiled is None else _crop_border(tiled, pad * self.scale))
         if sink is not None:
             return None
-        out = (outs[0] if len(outs) == 1 else torch.cat(outs)).contiguous()  # NCHW for the caller
+        whole = [o for o in outs if o is not None]  # no sink: every image was returned
+        out = (whole[0] if len(whole) == 1 else torch.cat(whole)).contiguous()  # NCHW for the caller
         return out[0] if squeeze else out
 
     def _warn_inexact_tiles(self, n_tiles: int) -> None:

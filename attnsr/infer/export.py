@@ -21,6 +21,7 @@ import os
 import types
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,7 +35,7 @@ class ExportError(AttnsrError, RuntimeError):
     """A model that cannot be exported; the message says which model and why, in one line."""
 
 
-def adaptive_pool_matrix(size: torch.Tensor | int, bins: int, like: torch.Tensor) -> torch.Tensor:
+def adaptive_pool_matrix(size: Any, bins: int, like: torch.Tensor) -> torch.Tensor:
     """``bins``×``size`` matrix whose product with a length-``size`` axis equals ``adaptive_avg_pool``.
 
     Row i averages positions ``[floor(i·size/bins), ceil((i+1)·size/bins))``, PyTorch's bins (overlapping
@@ -48,7 +49,7 @@ def adaptive_pool_matrix(size: torch.Tensor | int, bins: int, like: torch.Tensor
     return inside / (end - start).to(like.dtype)
 
 
-def _mmca_spectrum_export(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _mmca_spectrum_export(self: Any, x: torch.Tensor) -> torch.Tensor:
     """``MMCA.spectrum`` with the pool as two matrix products (same bins, same DCT)."""
     d = self.dct.to(dtype=x.dtype)
     a_h = adaptive_pool_matrix(x.shape[-2], self.pool_size, x)
@@ -70,10 +71,9 @@ def sparsemax_dense(scores: torch.Tensor) -> torch.Tensor:
     return torch.clamp(scores - tau, min=0)
 
 
-def _hspa_forward_export(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _hspa_forward_export(self: Any, x: torch.Tensor) -> torch.Tensor:
     """``HSPA.forward`` with the dense sparsemax (same function; O(P²) memory)."""
     query, key, value = self.conv_match1(x), self.conv_match2(x), self.conv_assembly(x)
-    n, c = x.shape[0], x.shape[1]
     query = query.flatten(2).transpose(1, 2)  # N×P×Cq
     weights = sparsemax_dense(torch.bmm(query, key.flatten(2)))  # N×P×P
     out = torch.bmm(weights, value.flatten(2).transpose(1, 2))  # N×P×C
@@ -90,9 +90,9 @@ def exportable(model: nn.Module) -> nn.Module:
         net = copy.deepcopy(net)
     for module in net.modules():
         if isinstance(module, MMCA) and module.pool_size is not None:
-            module.spectrum = types.MethodType(_mmca_spectrum_export, module)
+            setattr(module, "spectrum", types.MethodType(_mmca_spectrum_export, module))
         elif isinstance(module, HSPA):
-            module.forward = types.MethodType(_hspa_forward_export, module)
+            setattr(module, "forward", types.MethodType(_hspa_forward_export, module))
     return net
 
 

@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,7 +63,7 @@ def _channel_energy(x: torch.Tensor) -> torch.Tensor:
     return x[0].detach().abs().mean(0).double().cpu()
 
 
-def _defian_maps(model: nn.Module, lr: torch.Tensor) -> tuple[torch.Tensor, list[InternalMap]]:
+def _defian_maps(model: Any, lr: torch.Tensor) -> tuple[torch.Tensor, list[InternalMap]]:
     sr, raw = model.forward_with_maps(lr)
     what = {"hessian3": "MSHF Hessian response, 3x3 (dilation 1), channel mean",
             "hessian5": "MSHF Hessian response, 5x5 (dilation 2), channel mean",
@@ -77,7 +78,7 @@ def _defian_maps(model: nn.Module, lr: torch.Tensor) -> tuple[torch.Tensor, list
     return sr, maps
 
 
-def _dfsa_maps(model: nn.Module, lr: torch.Tensor) -> tuple[torch.Tensor, list[InternalMap]]:
+def _dfsa_maps(model: Any, lr: torch.Tensor) -> tuple[torch.Tensor, list[InternalMap]]:
     sr, raw = model.forward_with_maps(lr)
     maps = [InternalMap(f"dfsa_hpf_{key.replace('.', '_')}", _channel_energy(value),
                         f"dynamic high-pass output x - L at {key} (mean |.| over channels, 0-255 feature units)")
@@ -107,7 +108,7 @@ def _capture_outputs(modules: dict[str, nn.Module], run: Callable[[], torch.Tens
     return out, seen
 
 
-def _fsanet_maps(model: nn.Module, lr: torch.Tensor) -> tuple[torch.Tensor, list[InternalMap]]:
+def _fsanet_maps(model: Any, lr: torch.Tensor) -> tuple[torch.Tensor, list[InternalMap]]:
     targets = {}
     for i, block in enumerate(model.body):
         targets[f"{i}.low"] = block.lfm_chain
@@ -134,7 +135,7 @@ def sparsemax_support(scores: torch.Tensor) -> torch.Tensor:
     return (1 + ranks * z > z.cumsum(-1)).sum(-1)
 
 
-def hspa_support_map(block: nn.Module, x: torch.Tensor, rows_per_chunk: int | None = None) -> torch.Tensor:
+def hspa_support_map(block: Any, x: torch.Tensor, rows_per_chunk: int | None = None) -> torch.Tensor:
     """Support size per query position of one HSPA block (official ``conv_match1``/``conv_match2``
     embeddings, scores q.k without scaling) for input ``x`` (1, C, H, W) -> (H, W) int64."""
     query = block.conv_match1(x)[0].flatten(1).T  # P x Cq
@@ -160,7 +161,7 @@ def support_histogram(counts: torch.Tensor) -> dict[str, int]:
     return {k: v for k, v in hist.items() if v}
 
 
-def _hspan_maps(model: nn.Module, lr: torch.Tensor) -> tuple[torch.Tensor, list[InternalMap]]:
+def _hspan_maps(model: Any, lr: torch.Tensor) -> tuple[torch.Tensor, list[InternalMap]]:
     blocks = {f"{g}:input": m for g, m in enumerate(
         m for m in model.modules() if hasattr(m, "conv_match1") and hasattr(m, "conv_match2"))}
     if not blocks:

@@ -71,14 +71,14 @@ def resize_samples(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         maxval = 1.0
     else:
         raise ValueError(f"resize_samples: unsupported dtype {a.dtype}; use uint8, uint16 or float")
-    work = a.astype(np.float64)
+    work: np.ndarray = a.astype(np.float64)
     in_hw = a.shape[:2]
     out_hw = (oh, ow)
     for k in ((0, 1) if scales[0] <= scales[1] else (1, 0)):  # imresize's order: smaller scale first
         weights, idx = contributions(in_hw[k], out_hw[k], scales[k], True)
         work = _banded_pass(work, k, weights, idx)
         if integer8:
-            work = _round_uint8(work)
+            work = np.asarray(_round_uint8(work))
     if integer8:
         return work.astype(np.uint8)
     work = np.clip(work, 0.0, maxval)

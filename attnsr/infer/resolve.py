@@ -68,10 +68,10 @@ def resolve_model(
         if name and arch is None:
             raise ConfigError(f"--model {model!r} with --weights: name a registry network or leave --model out")
         net = from_official(weights, arch=arch, scale=scale)
-        net_scale = int(net.attnsr_config.scale)
+        net_scale = int(getattr(net, "attnsr_config").scale)
         if scale is not None and scale != net_scale:
             raise ConfigError(f"{weights}: model is x{net_scale}, --scale asked for x{scale}")
-        return Resolved(net, net_scale, Path(weights).stem, net.attnsr_name if chop else None)
+        return Resolved(net, net_scale, Path(weights).stem, str(getattr(net, "attnsr_name")) if chop else None)
     if name == "bicubic":
         s = scale or DEFAULT_SCALE
         return Resolved(Bicubic(s), s, "bicubic")
@@ -82,7 +82,7 @@ def resolve_model(
         from attnsr.models import load_model
 
         net = load_model(bundled[(family, s)])
-        return Resolved(net, s, f"{family}_x{s}", net.attnsr_name if chop else None)
+        return Resolved(net, s, f"{family}_x{s}", str(getattr(net, "attnsr_name")) if chop else None)
     if name in all_entries():
         raise ConfigError(f"--model {name}: give --weights FILE (an official or attnsr checkpoint); "
                           "a network without trained weights would output noise")

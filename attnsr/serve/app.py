@@ -242,7 +242,8 @@ async def _accept(request: Request, jobs: JobManager, models: Catalogue, cfg: Se
 def _options(upload: Upload, models: Catalogue) -> RequestOptions:
     f = upload.fields
     choice, scale = models.resolve(f.get("model"), parse_scale(f.get("scale")))
-    return RequestOptions(model=choice.id, scale=scale, self_ensemble=parse_bool("self_ensemble", f.get("self_ensemble")),
+    return RequestOptions(model=choice.id, scale=scale,
+                          self_ensemble=parse_bool("self_ensemble", f.get("self_ensemble")),
                           tile=parse_tile(f.get("tile")), before=parse_bool("before", f.get("before")),
                           respond=parse_respond(f.get("respond")))
 

@@ -257,6 +257,7 @@ class Worker:
         if key in self.engines:
             self.engines.move_to_end(key)
             return self.engines[key]
+        net: torch.nn.Module
         if model == "bicubic-before":
             net = Bicubic(scale)
         else:

@@ -11,7 +11,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -62,7 +62,7 @@ class _FormSink:
         self.saw_file = False
         self.file_done = False
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> Any:  # multipart's MultipartCallbacks (a TypedDict of these handlers)
         return {
             "on_part_begin": self._part_begin, "on_header_field": self._header_field,
             "on_header_value": self._header_val, "on_header_end": self._header_end,

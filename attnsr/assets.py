@@ -38,9 +38,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from attnsr.errors import AttnsrError, CheckpointError
+from attnsr.ops.backbones import BACKBONES
 
 INSTALL_LPIPS = "attnsr assets install lpips"
-LPIPS_NETS = ("alex", "vgg")
+LPIPS_NETS = tuple(BACKBONES)  # ("alex", "vgg")
 
 
 class MissingAssetError(AttnsrError, FileNotFoundError):
@@ -163,8 +164,6 @@ def convert_lpips(tree: Mapping, net: str, heads_v00: Mapping[str, torch.Tensor]
     Flax kernels (kh, kw, in, out) become torch (out, in, kh, kw). Missing or misshapen entries are
     reported together with their paths. The inputs are not modified.
     """
-    from attnsr.metrics.lpips import BACKBONES  # the channel plan is the one source of expected shapes
-
     plan = BACKBONES[net]
     problems: list[str] = []
     out: dict[str, torch.Tensor] = {}

@@ -27,11 +27,10 @@ from attnsr.eval import (
     Scorer,
     collect_result,
     dataset_name,
-    list_images,
     prepare_metrics,
     score_pair,
 )
-from attnsr.image.io import load_image
+from attnsr.image.io import list_images, load_image
 from attnsr.image.resize import modcrop
 
 #: one trailing token of a released SR file name (case-insensitive), optionally after _ - or .

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from attnsr.data.datasets import H5Dataset, HRFolderDataset, PairedFolderDataset, list_images
+from attnsr.data.datasets import H5Dataset, HRFolderDataset, PairedFolderDataset
 from attnsr.data.sampler import StreamBatchSampler, item_seed
+from attnsr.image.io import list_images
 
 __all__ = [
     "H5Dataset",

@@ -21,23 +21,11 @@ from torch.utils.data import Dataset
 
 from attnsr.errors import AttnsrError, ConfigError
 from attnsr.image.dihedral import dihedral
+from attnsr.image.io import list_images
 
 log = logging.getLogger("attnsr.data")
 
-IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm")
-
 Item = tuple[torch.Tensor, torch.Tensor]
-
-
-def list_images(folder: str | os.PathLike[str], *, what: str = "data.hr_dir") -> list[Path]:
-    """Sorted image files directly inside ``folder``."""
-    p = Path(folder)
-    if not p.is_dir():
-        raise ConfigError(f"{what}: {p}: not a folder")
-    files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file())
-    if not files:
-        raise ConfigError(f"{what}: {p}: holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-    return files
 
 
 def read_uint8(path: Path) -> torch.Tensor:
@@ -133,7 +121,7 @@ class HRFolderDataset(_PatchDataset):
 
     def __init__(self, hr_dir: str | os.PathLike[str], *, scale: int, lr_patch: int, degradation: str = "BI",
                  augment: bool = True, cache: bool = False, hr_rescale: Sequence[float] = (1.0,)) -> None:
-        self.files = list_images(hr_dir)
+        self.files = list_images(hr_dir, what="data.hr_dir")
         #: (file index, factor) of each training image: every file at every ``hr_rescale`` factor, less
         #: the downscaled copies too small for a patch (found from the file headers, without decoding).
         self.items = _rescaled_items(self.files, tuple(hr_rescale), scale * lr_patch)
@@ -241,7 +229,7 @@ class PairedFolderDataset(_AlignedDataset):
 
     def __init__(self, hr_dir: str | os.PathLike[str], lr_dir: str | os.PathLike[str], *, scale: int,
                  lr_patch: int, augment: bool = True, cache: bool = False) -> None:
-        self.hr_files = list_images(hr_dir)
+        self.hr_files = list_images(hr_dir, what="data.hr_dir")
         by_stem: dict[str, Path] = {f.stem: f for f in list_images(lr_dir, what="data.lr_dir")}
         self.lr_files: list[Path] = []
         for f in self.hr_files:

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from attnsr.atomic import atomic_path
-from attnsr.data.datasets import list_images, read_uint8
+from attnsr.data.datasets import read_uint8
 from attnsr.errors import ConfigError
+from attnsr.image.io import list_images
 
 
 def _lr_file(folder: Path, stem: str, scale: int) -> Path:

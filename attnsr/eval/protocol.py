@@ -26,14 +26,13 @@ from tqdm import tqdm
 from attnsr.errors import AttnsrError, ConfigError, ImageError
 from attnsr.eval.scorers import METRICS, MetricOptions, Scorer, prepare_metrics
 from attnsr.image.degrade import degrade, quantize_uint8, to_uint8_levels
-from attnsr.image.io import load_image, save_image
+from attnsr.image.io import IMAGE_SUFFIXES, list_images, load_image, save_image
 from attnsr.image.realistic import EVAL_REALISTIC, degrade_realistic, mix_seed
 from attnsr.image.resize import imresize, modcrop
 from attnsr.metrics.spectrum import Spectrum, combine, radial_power
 
 Method = Callable[[torch.Tensor], torch.Tensor]
 
-IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 #: folder names that stand for "the HR images of the parent folder" (Set5/HR, B100/GTmod12, ...)
 _GENERIC_DIRS = {"hr", "gt", "gtmod12", "original", "hr_images", "image_srf_2", "image_srf_3", "image_srf_4"}
 
@@ -101,16 +100,6 @@ def dataset_name(folder: Path) -> str:
     """``Set5`` for ``.../Set5`` and for ``.../Set5/HR``."""
     folder = folder.resolve()
     return folder.parent.name if folder.name.lower() in _GENERIC_DIRS else folder.name
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly inside ``folder``, sorted by name."""
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: dataset folder not found")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise ConfigError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder")
-    return files
 
 
 def find_lr(lr_dir: Path, stem: str, scale: int) -> Path:
@@ -203,7 +192,7 @@ def evaluate_dataset(method: Method, folder: Path, scale: int, settings: EvalSet
     spectra: list[Spectrum] = []
     on_pair = (lambda sr, hr: spectra.append(radial_power(sr[None], hr[None]))) if settings.spectrum else None
     records, failures = [], []
-    for path in tqdm(list_images(folder), desc=f"{name} x{scale}", unit="img", leave=False,
+    for path in tqdm(list_images(folder, what="dataset"), desc=f"{name} x{scale}", unit="img", leave=False,
                      disable=not settings.progress, file=sys.stderr):
         try:
             records.append(evaluate_image(method, path, scale, settings, save_to, scorers, on_pair))

@@ -25,7 +25,6 @@ State-dict keys are exactly the official ones (no prefix), so the converter only
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +34,7 @@ from torch import nn
 
 from attnsr.errors import ConfigError
 from attnsr.models.checkpoint import check_keys
+from attnsr.models.keys import key_indices
 from attnsr.models.registry import NetworkEntry, StateDict
 
 #: ImageNet statistics of the official input normalisation (torchvision ``Normalize``).
@@ -371,8 +371,8 @@ def infer_config(sd: StateDict) -> dict[str, Any] | None:
         scale = 2
     else:
         return None
-    modules = {int(m.group(1)) for k in sd if (m := re.match(r"body\.(\d+)\.body_block\.", k))}
-    blocks = {int(m.group(1)) for k in sd if (m := re.match(r"body\.0\.body_block\.(\d+)\.", k))}
+    modules = key_indices(sd, r"body\.(\d+)\.body_block\.")
+    blocks = key_indices(sd, r"body\.0\.body_block\.(\d+)\.")
     squeezed = int(sd["body.0.body_block.0.calayer.0.weight"].shape[0])
     return {
         "scale": scale,

@@ -24,7 +24,6 @@ frozen MeanShift values.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +33,7 @@ from torch import nn
 
 from attnsr.errors import CheckpointError, ConfigError
 from attnsr.models.checkpoint import check_keys
+from attnsr.models.keys import key_indices
 from attnsr.models.registry import NetworkEntry, StateDict
 from attnsr.ops.common import MeanShift as _Shift1x1
 from attnsr.ops.weight_norm import WNConv2d
@@ -345,7 +345,6 @@ def build(cfg: FSANetConfig) -> FSANet:
 
 _UP0 = "upscample.up.body.0.weight_v"
 _SIGNATURE = ("sub_mean.shifter.weight", "entry_1.weight_v", "assp_residual1.ASPP2_block1.conv1.0.weight_v", _UP0)
-_BODY_INDEX = re.compile(r"^body\.(\d+)\.")
 
 
 def _scale_from_keys(sd: StateDict) -> int:
@@ -366,7 +365,7 @@ def detect(sd: StateDict) -> dict[str, Any] | None:
     """Config kwargs (scale, n_blocks, group) of an official FSANet state dict, or None if it is not one."""
     if not all(k in sd for k in _SIGNATURE):
         return None
-    indices = {int(m.group(1)) for k in sd if (m := _BODY_INDEX.match(k))}
+    indices = key_indices(sd, r"^body\.(\d+)\.")
     if indices != set(range(len(indices))) or not indices:
         raise CheckpointError(f"fsanet: body block indices are not 0..n-1: {sorted(indices)}")
     per_group = sd[_UP0].shape[1]

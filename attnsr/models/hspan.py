@@ -39,10 +39,10 @@ import torch
 from torch import nn
 
 from attnsr.errors import ConfigError
+from attnsr.models.keys import count_indexed, same_layout
 from attnsr.models.registry import NetworkEntry, StateDict
 from attnsr.ops.common import MeanShift, Upsampler, default_conv
-from attnsr.ops.sparsemax import sparsemax_attention
-from attnsr.ops.sparsemax import SparseRows, auto_chunk_size, sparsemax_rows  # noqa: F401  (old import path)
+from attnsr.ops.sparsemax import SparseRows, auto_chunk_size, sparsemax_attention, sparsemax_rows  # noqa: F401  (old import path)
 
 
 @dataclass(frozen=True)
@@ -225,9 +225,7 @@ def forward_chop(model: nn.Module, x: torch.Tensor, *, scale: int | None = None,
 
 def _tail_scale(sd: StateDict, n_feats: int) -> int | None:
     """Scale from the upsampler convs ``tail.0.{0,2,4..}``: n ×(4C) stages -> 2^n, one 9C conv -> 3."""
-    stages = 0
-    while f"tail.0.{2 * stages}.weight" in sd:
-        stages += 1
+    stages = count_indexed(sd, "tail.0.{}.weight", step=2)
     if stages == 0:
         return None
     out = int(sd["tail.0.0.weight"].shape[0])
@@ -245,27 +243,17 @@ def detect(sd: StateDict) -> dict[str, Any] | None:
     needed = ("a", "sub_mean.weight", "add_mean.weight", "head.0.weight", "body.0.body.0.body.0.weight")
     if any(k not in sd for k in needed):
         return None
-    n_resblocks = 0
-    while f"body.0.body.{n_resblocks}.body.0.weight" in sd:
-        n_resblocks += 1
+    n_resblocks = count_indexed(sd, "body.0.body.{}.body.0.weight")
     match = sd.get(f"body.0.body.{n_resblocks}.conv_match1.0.weight")
     if match is None or match.ndim != 4 or sd["head.0.weight"].ndim != 4:
         return None
     n_feats = int(sd["head.0.weight"].shape[0])
-    n_resgroups = 0
-    while f"body.{n_resgroups}.body.{n_resblocks}.conv_match1.0.weight" in sd:
-        n_resgroups += 1
+    n_resgroups = count_indexed(sd, "body.{}.body.%d.conv_match1.0.weight" % n_resblocks)
     scale = _tail_scale(sd, n_feats)
     if scale is None or int(match.shape[0]) == 0:
         return None
     return {"scale": scale, "n_resgroups": n_resgroups, "n_resblocks": n_resblocks, "n_feats": n_feats,
             "reduction": max(1, n_feats // int(match.shape[0]))}
-
-
-def convert(sd: StateDict, cfg: HSPANConfig) -> dict[str, torch.Tensor]:
-    """Official keys are ours: a new dict (input never mutated); ``from_official`` checks keys/shapes."""
-    del cfg
-    return dict(sd)
 
 
 # official_params: trainable parameters, as for every registry entry: the spec §3 "all params" column (what
@@ -278,7 +266,7 @@ ENTRIES: tuple[NetworkEntry, ...] = (
         scales=(2, 3, 4),
         official_params={2: 32_288_673, 3: 33_948_513, 4: 33_616_545},
         detect=detect,
-        convert=convert,
+        convert=same_layout,
         summary="HSPAN (TIP 2024): 10 HSPAMs x 4 LEBs, 192 ch, exact sparsemax global attention",
         chop=forward_chop,
     ),

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from attnsr.atomic import atomic_path
-from attnsr.data.datasets import read_uint8
+from attnsr.data.sources import read_uint8
 from attnsr.errors import ConfigError
 from attnsr.image.io import list_images
 

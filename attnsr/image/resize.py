@@ -28,7 +28,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from attnsr.errors import ImageError
+from attnsr.errors import ConfigError, ImageError
 
 ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, torch.Tensor)
 
@@ -87,18 +87,18 @@ def output_shape(in_hw: tuple[int, int], scale: float | None = None,
     (scale = out / in per dimension) must be given.
     """
     if (scale is None) == (size is None):
-        raise ValueError("imresize: give exactly one of scale or size")
+        raise ConfigError("imresize: give exactly one of scale or size")
     h, w = in_hw
     if h < 1 or w < 1:
         raise ImageError(f"imresize: cannot resize an empty image of size {h}x{w}")
     if scale is not None:
         if not scale > 0 or not math.isfinite(scale):
-            raise ValueError(f"imresize: scale must be positive and finite, got {scale}")
+            raise ConfigError(f"imresize: scale must be positive and finite, got {scale}")
         out = (int(math.ceil(float(scale) * h)), int(math.ceil(float(scale) * w)))
         return out, (float(scale), float(scale))
     oh, ow = int(size[0]), int(size[1])
     if oh < 1 or ow < 1:
-        raise ValueError(f"imresize: output size must be positive, got {size}")
+        raise ConfigError(f"imresize: output size must be positive, got {size}")
     return (oh, ow), (oh / h, ow / w)
 
 
@@ -182,7 +182,7 @@ def modcrop(img: ArrayOrTensor, scale: int) -> ArrayOrTensor:
     numpy arrays are (H, W) or (H, W, C); torch tensors are (..., H, W).
     """
     if scale < 1:
-        raise ValueError(f"modcrop: scale must be >= 1, got {scale}")
+        raise ConfigError(f"modcrop: scale must be >= 1, got {scale}")
     if isinstance(img, torch.Tensor):
         h, w = img.shape[-2], img.shape[-1]
         return img[..., : h - h % scale, : w - w % scale]

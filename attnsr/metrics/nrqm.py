@@ -204,7 +204,7 @@ def forest_predict(forest: RegressionForest, x: np.ndarray) -> float:
     """regRF prediction for one feature vector: every tree descended at once, mean of the leaf values."""
     x = np.asarray(x, dtype=np.float64)
     if x.shape != (forest.n_features,):
-        raise ValueError(f"forest_predict: expected {forest.n_features} features, got shape {x.shape}")
+        raise ImageError(f"forest_predict: expected {forest.n_features} features, got shape {x.shape}")
     trees = np.arange(forest.left.shape[1])
     node = np.zeros_like(trees)
     for _ in range(forest.left.shape[0]):  # daughters follow their parent, so this bounds the depth

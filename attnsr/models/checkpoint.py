@@ -128,9 +128,9 @@ def save_model(model: nn.Module, path: str | os.PathLike[str], *, extra: Mapping
     name = getattr(model, "attnsr_name", None)
     cfg = getattr(model, "attnsr_config", None)
     if name is None or cfg is None:
-        raise ValueError("model was not built by attnsr.models.create/from_official; arch unknown")
+        raise CheckpointError("model was not built by attnsr.models.create/from_official; arch unknown")
     if getattr(model, "attnsr_folded", False):
-        raise ValueError("model was folded for inference (weight norm merged); save the unfolded model")
+        raise CheckpointError("model was folded for inference (weight norm merged); save the unfolded model")
     meta = {"format": FORMAT_TAG, "arch": name, "scale": str(getattr(cfg, "scale", "")),
             "config": _config_to_json(cfg)}
     meta.update(extra or {})

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from attnsr.errors import ConfigError
+from attnsr.errors import ConfigError, ImageError
 from attnsr.models.checkpoint import check_keys
 from attnsr.models.keys import key_indices
 from attnsr.models.registry import NetworkEntry, StateDict
@@ -290,7 +290,7 @@ class DeFiAN(nn.Module):
 
     def _run(self, x: torch.Tensor, maps: dict[str, torch.Tensor] | None) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] * x.shape[3] < 2:
-            raise ValueError(f"DeFiAN expects N×3×H×W with H·W ≥ 2, got {tuple(x.shape)}")
+            raise ImageError(f"DeFiAN expects N×3×H×W with H·W ≥ 2, got {tuple(x.shape)}")
         f0 = self.input(x)
         b = f0
         for i, module in enumerate(self.body):

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attnsr.errors import ConfigError
+from attnsr.errors import ConfigError, ImageError
 from attnsr.models import rrdbnet
 from attnsr.models.keys import with_bn_counters
 from attnsr.models.registry import NetworkEntry, StateDict
@@ -141,7 +141,7 @@ class UNetDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if tuple(x.shape[2:]) != (self.patch_size, self.patch_size):
-            raise ValueError(f"fasrgan_unet: input must be {self.patch_size}×{self.patch_size} (the score "
+            raise ImageError(f"fasrgan_unet: input must be {self.patch_size}×{self.patch_size} (the score "
                              f"head is a Linear layer), got shape {tuple(x.shape)}")
         x1 = self.inc(x)
         x2 = self.down1(x1)

@@ -321,7 +321,7 @@ def forward_chop(model: nn.Module, x: torch.Tensor, *, scale: int | None = None,
     """
     s = int(scale if scale is not None else getattr(model, "scale"))
     if shave < 0:
-        raise ValueError(f"forward_chop: shave must be >= 0, got {shave}")
+        raise ConfigError(f"forward_chop: shave must be >= 0, got {shave}")
     n, _, h, w = x.shape
     hh, wh = h // 2, w // 2
     hc, wc = min(hh + shave, h), min(wh + shave, w)

@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from attnsr.errors import ConfigError
+from attnsr.errors import ConfigError, ImageError
 from attnsr.models import fasrgan, rrdbnet
 from attnsr.models.keys import count_indexed, with_bn_counters
 from attnsr.models.registry import NetworkEntry, StateDict
@@ -131,7 +131,7 @@ class VGGDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[2:]) != (self.patch_size, self.patch_size):
-            raise ValueError(f"VGG discriminator: input must be {self.patch_size}×{self.patch_size} (the "
+            raise ImageError(f"VGG discriminator: input must be {self.patch_size}×{self.patch_size} (the "
                              f"classifier is a Linear layer), got shape {tuple(x.shape)}")
         return self.classifier(self.features(x).flatten(1))
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from attnsr.errors import ConfigError
+from attnsr.errors import ConfigError, UnknownKeyError, UnknownNameError
 
 StateDict = Mapping[str, torch.Tensor]
 
@@ -74,12 +74,13 @@ class NetworkEntry:
     def make_config(self, scale: int | None = None, **overrides: Any) -> Any:
         """The typed config of this entry, with the variant defaults and the user's overrides.
 
-        Unknown keys raise TypeError; a value of the wrong type (``n_feats="32"``) raises ConfigError
-        naming the key and the expected type. An integer is accepted for a float field."""
+        Unknown keys raise :class:`~attnsr.errors.UnknownKeyError` (a ConfigError, also a TypeError); a value
+        of the wrong type (``n_feats="32"``) raises ConfigError naming the key and the expected type. An
+        integer is accepted for a float field."""
         names = {f.name for f in dataclasses.fields(self.config_cls)}
         unknown = sorted(set(overrides) - names)
         if unknown:
-            raise TypeError(f"{self.name}: unknown config key(s) {unknown}; valid keys: {sorted(names)}")
+            raise UnknownKeyError(f"{self.name}: unknown config key(s) {unknown}; valid keys: {sorted(names)}")
         hints = typing.get_type_hints(self.config_cls)
         kwargs = dict(self.defaults)
         kwargs.update({k: check_type(v, hints[k], k, self.name) for k, v in overrides.items()})
@@ -134,7 +135,7 @@ def get_entry(name: str) -> NetworkEntry:
     entries = all_entries()
     key = name.lower()
     if key not in entries:
-        raise KeyError(f"unknown network {name!r}; known: {', '.join(entries)}")
+        raise UnknownNameError(f"unknown network {name!r}; known: {', '.join(entries)}")
     return entries[key]
 
 

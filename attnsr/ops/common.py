@@ -8,6 +8,8 @@ import math
 import torch
 from torch import nn
 
+from attnsr.errors import ConfigError
+
 #: DIV2K RGB mean used by the EDSR family (fraction of the RGB range).
 DIV2K_MEAN: tuple[float, float, float] = (0.4488, 0.4371, 0.4040)
 
@@ -53,7 +55,7 @@ class Upsampler(nn.Sequential):
         elif scale == 3:
             layers += [default_conv(n_feats, 9 * n_feats, 3, bias), nn.PixelShuffle(3)]
         else:
-            raise ValueError(f"Upsampler supports scale 2^n or 3, got {scale}")
+            raise ConfigError(f"Upsampler supports scale 2^n or 3, got {scale}")
         super().__init__(*layers)
 
 

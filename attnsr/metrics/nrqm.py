@@ -156,7 +156,8 @@ def _check_forest(arrays: list[np.ndarray], n_features: int, where: str, path: P
     arrays_out = [left.astype(np.int64), right.astype(np.int64), threshold, value, feature.astype(np.int64)]
     for a in arrays_out:
         a.setflags(write=False)
-    return RegressionForest(*arrays_out, n_features=n_features)
+    left_out, right_out, threshold_out, value_out, feature_out = arrays_out
+    return RegressionForest(left_out, right_out, threshold_out, value_out, feature_out, n_features=n_features)
 
 
 def _read_mat(path: Path) -> dict[str, object]:

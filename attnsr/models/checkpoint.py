@@ -181,7 +181,8 @@ def _build_own(tensors: StateDict, meta: Mapping[str, str], where: str, arch: st
     refused, and each override is honoured when the weights still fit (e.g. ``res_scale``), else refused,
     always with a :class:`ConfigError` naming the key and both values."""
     model = _build_from_meta(tensors, meta, where=where)
-    name, cfg = model.attnsr_name, model.attnsr_config
+    name: str = getattr(model, "attnsr_name")
+    cfg: Any = getattr(model, "attnsr_config")
     changed = {k: v for k, v in overrides.items() if getattr(cfg, k, object()) != v}
     problems = []
     if arch is not None and name not in {e.name for e in arch_candidates(arch)}:

@@ -116,7 +116,7 @@ class MSHF(nn.Module):
     def __init__(self, channels: int, kernel: int = 3) -> None:
         super().__init__()
         dilation = (kernel - 1) // 2
-        conv = dict(kernel_size=3, padding=dilation, dilation=dilation, groups=channels, bias=True)
+        conv: dict[str, Any] = dict(kernel_size=3, padding=dilation, dilation=dilation, groups=channels, bias=True)
         self.grad_xx = nn.Conv2d(channels, channels, **conv)
         self.grad_yy = nn.Conv2d(channels, channels, **conv)
         self.grad_xy = nn.Conv2d(channels, channels, **conv)

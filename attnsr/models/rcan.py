@@ -219,6 +219,7 @@ def convert(sd: StateDict, cfg: RCANConfig) -> dict[str, torch.Tensor]:
     out = {mapping[k]: v for k, v in sd.items()}
     for key, sign in (("sub_mean", -1), ("add_mean", 1)):
         shift = MeanShift(cfg.rgb_range, DIV2K_MEAN, sign=sign)
+        assert shift.bias is not None
         out[f"{key}.weight"], out[f"{key}.bias"] = shift.weight.detach(), shift.bias.detach()
     return out
 

@@ -152,6 +152,6 @@ def create(name: str, *, scale: int | None = None, **config: Any) -> nn.Module:
 
 def tag(model: nn.Module, name: str, cfg: Any) -> nn.Module:
     """Record on ``model`` which entry and config built it (used when saving in our format)."""
-    model.attnsr_name = name  # type: ignore[attr-defined]
-    model.attnsr_config = cfg  # type: ignore[attr-defined]
+    setattr(model, "attnsr_name", name)  # plain attributes, not parameters or submodules
+    setattr(model, "attnsr_config", cfg)
     return model

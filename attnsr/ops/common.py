@@ -35,6 +35,7 @@ class MeanShift(nn.Conv2d):
     ) -> None:
         super().__init__(3, 3, kernel_size=1)
         std = torch.tensor(rgb_std)
+        assert self.bias is not None  # a Conv2d has a bias by default
         self.weight.data = torch.eye(3).view(3, 3, 1, 1) / std.view(3, 1, 1, 1)
         self.bias.data = sign * rgb_range * torch.tensor(rgb_mean) / std
         for p in self.parameters():

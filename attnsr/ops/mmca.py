@@ -32,6 +32,10 @@ class MMCA(nn.Module):
     mapping each 7×7-grid frequency (u, v) to (round(u·H/7), round(v·W/7)).
     """
 
+    dct: torch.Tensor
+    freq_u: torch.Tensor
+    freq_v: torch.Tensor
+
     def __init__(
         self,
         channels: int,

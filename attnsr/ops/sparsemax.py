@@ -102,7 +102,10 @@ def _solve_window(
     return groups
 
 
-def _trim(rows: torch.Tensor, weights: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+Group = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (row ids, weights, key ids) of one solved group
+
+
+def _trim(rows: torch.Tensor, weights: torch.Tensor, idx: torch.Tensor) -> Group:
     """Cut a group to its widest non-zero prefix (weights are non-increasing along the candidates)."""
     width = max(1, int((weights > 0).sum(-1).max()))
     return rows, weights[:, :width], idx[:, :width]
@@ -117,7 +120,7 @@ class SparseRows(NamedTuple):
     weights: torch.Tensor
 
 
-def _sparse_from_groups(groups: list[tuple[torch.Tensor, ...]]) -> SparseRows:
+def _sparse_from_groups(groups: list[Group]) -> SparseRows:
     """Groups of the official solver as coordinates sorted by row, zero weights dropped (NaN kept)."""
     rows = torch.cat([r[:, None].expand_as(w).reshape(-1) for r, w, _ in groups])
     cols = torch.cat([i.reshape(-1) for _, _, i in groups])

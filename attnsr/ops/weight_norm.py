@@ -66,6 +66,7 @@ class WNConv2d(nn.Module):
         )
         with torch.no_grad():
             conv.weight.copy_(self.weight())
+            assert conv.bias is not None  # built with bias=True
             conv.bias.copy_(self.bias)
         return conv
 

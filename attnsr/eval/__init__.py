@@ -6,20 +6,20 @@ tables, CSV, JSON and spectrum files.
 """
 
 from attnsr.eval.protocol import (
-                                  IMAGE_SUFFIXES,
-                                  METHODS,
-                                  DatasetResult,
-                                  EvalSettings,
-                                  Method,
-                                  PairSink,
-                                  bicubic_method,
-                                  collect_result,
-                                  dataset_name,
-                                  evaluate_dataset,
-                                  evaluate_image,
-                                  find_lr,
-                                  list_images,
-                                  score_pair,
+    IMAGE_SUFFIXES,
+    METHODS,
+    DatasetResult,
+    EvalSettings,
+    Method,
+    PairSink,
+    bicubic_method,
+    collect_result,
+    dataset_name,
+    evaluate_dataset,
+    evaluate_image,
+    find_lr,
+    list_images,
+    score_pair,
 )
 from attnsr.eval.report import format_spectrum_table, format_table, write_csv, write_json, write_spectra
 from attnsr.eval.scorers import METRICS, Metric, MetricOptions, ScoreFn, Scorer, check_metrics, prepare_metrics

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from attnsr.errors import ConfigError
-from attnsr.models.keys import fits_grammar, infer_rgb_range, infer_scale, key_indices, same_layout
+from attnsr.models.keys import conv_width, fits_grammar, infer_rgb_range, infer_scale, key_indices, same_layout
 from attnsr.models.registry import NetworkEntry, StateDict
 from attnsr.ops.common import DIV2K_MEAN, CALayer, MeanShift, Upsampler, default_conv
 from attnsr.ops.dct import FREQ_RANKINGS, RANKING_GRID
@@ -243,16 +243,17 @@ _KEY_GRAMMAR = {
 
 def _attention_fields(sd: StateDict, prefix: str, n_feats: int) -> dict[str, Any]:
     """Attention config from the block whose attention keys start with ``prefix`` (e.g. 'body.0.body.0.body.3')."""
-    conv = sd.get(f"{prefix}.conv_du.0.weight")
-    if conv is None or conv.ndim != 4:
+    conv = conv_width(sd, f"{prefix}.conv_du.0.weight")
+    if conv is None:
         return {"attention": "none"}
-    fields: dict[str, Any] = {"reduction": max(1, n_feats // max(1, int(conv.shape[0])))}
+    out_ch, in_ch = conv
+    fields: dict[str, Any] = {"reduction": max(1, n_feats // max(1, out_ch))}
     mix = sd.get(f"{prefix}.freq_weight")
     if mix is not None:
         return {**fields, "attention": "mmca", "mmca_excitation": "freqmix", "n_freqs": int(mix.numel())}
-    if conv.shape[1] == n_feats:
+    if in_ch == n_feats:
         return {**fields, "attention": "ca"}  # also MMCA "fcanet", which has no extra parameters
-    return {**fields, "attention": "mmca", "mmca_excitation": "flatten", "n_freqs": int(conv.shape[1]) // n_feats}
+    return {**fields, "attention": "mmca", "mmca_excitation": "flatten", "n_freqs": in_ch // n_feats}
 
 
 def _hpf_fields(sd: StateDict, prefix: str | None) -> dict[str, Any]:
@@ -276,12 +277,13 @@ def detect(sd: StateDict) -> dict[str, Any] | None:
     "residual" vs "highpass", res_scale, and MMCA "fcanet" (read as attention="ca"). A plain RCAN dict fits
     (attention="ca", no HPF; "rcan" claims it first in registry order); a plain EDSR dict is not claimed.
     """
-    if "head.0.weight" not in sd or "tail.1.weight" not in sd or sd["head.0.weight"].ndim != 4:
+    head = conv_width(sd, "head.0.weight")
+    if head is None or "tail.1.weight" not in sd:
         return None
     backbone = "rcan" if "body.0.body.0.body.0.weight" in sd else "edsr" if "body.0.body.0.weight" in sd else None
     if backbone is None or not fits_grammar(sd, _KEY_GRAMMAR[backbone]):
         return None
-    n_feats = int(sd["head.0.weight"].shape[0])
+    n_feats = head[0]
     found: dict[str, Any] = {"backbone": backbone, "n_feats": n_feats}
     if backbone == "rcan":
         found["n_resgroups"] = len(key_indices(sd, r"^body\.(\d+)\.body\.0\.body\.0\.weight$"))

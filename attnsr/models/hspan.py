@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from attnsr.errors import ConfigError
-from attnsr.models.keys import count_indexed, same_layout
+from attnsr.models.keys import conv_width, count_indexed, same_layout
 from attnsr.models.registry import NetworkEntry, StateDict
 from attnsr.ops.common import MeanShift, Upsampler, default_conv
 from attnsr.ops.sparsemax import SparseRows, auto_chunk_size, sparsemax_attention, sparsemax_rows  # noqa: F401  (old import path)
@@ -244,16 +244,17 @@ def detect(sd: StateDict) -> dict[str, Any] | None:
     if any(k not in sd for k in needed):
         return None
     n_resblocks = count_indexed(sd, "body.0.body.{}.body.0.weight")
-    match = sd.get(f"body.0.body.{n_resblocks}.conv_match1.0.weight")
-    if match is None or match.ndim != 4 or sd["head.0.weight"].ndim != 4:
+    match = conv_width(sd, f"body.0.body.{n_resblocks}.conv_match1.0.weight")
+    head = conv_width(sd, "head.0.weight")
+    if match is None or head is None:
         return None
-    n_feats = int(sd["head.0.weight"].shape[0])
+    n_feats = head[0]
     n_resgroups = count_indexed(sd, "body.{}.body.%d.conv_match1.0.weight" % n_resblocks)
     scale = _tail_scale(sd, n_feats)
-    if scale is None or int(match.shape[0]) == 0:
+    if scale is None or match[0] == 0:
         return None
     return {"scale": scale, "n_resgroups": n_resgroups, "n_resblocks": n_resblocks, "n_feats": n_feats,
-            "reduction": max(1, n_feats // int(match.shape[0]))}
+            "reduction": max(1, n_feats // match[0])}
 
 
 # official_params: trainable parameters, as for every registry entry: the spec §3 "all params" column (what

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from attnsr.errors import ConfigError
-from attnsr.models.keys import fits_grammar, infer_rgb_range, infer_scale, key_indices
+from attnsr.models.keys import conv_width, fits_grammar, infer_rgb_range, infer_scale, key_indices
 from attnsr.models.registry import NetworkEntry, StateDict
 from attnsr.ops.common import DIV2K_MEAN, CALayer, MeanShift, Upsampler, default_conv
 
@@ -131,12 +131,11 @@ def detect(sd: StateDict) -> dict[str, Any] | None:
         return _detect_basicsr(sd)
     if not fits_grammar(sd, _RCAN_KEY, _SIGNATURE):
         return None
-    head = sd["head.0.weight"]
-    ca = sd["body.0.body.0.body.3.conv_du.0.weight"]
-    if head.ndim != 4 or ca.ndim != 4 or head.shape[1] != 3:
+    head, ca = conv_width(sd, "head.0.weight"), conv_width(sd, "body.0.body.0.body.3.conv_du.0.weight")
+    if head is None or ca is None or head[1] != 3:
         return None
-    n_feats = int(head.shape[0])
-    if ca.shape[1] != n_feats or ca.shape[0] == 0:
+    n_feats = head[0]
+    if ca[1] != n_feats or ca[0] == 0:
         return None  # CA fed by something other than one value per channel: not RCAN
     n_resgroups = len(key_indices(sd, r"^body\.(\d+)\.body\.0\.body\.0\.weight$"))
     n_resblocks = len(key_indices(sd, r"^body\.0\.body\.(\d+)\.body\.0\.weight$"))
@@ -146,7 +145,7 @@ def detect(sd: StateDict) -> dict[str, Any] | None:
         "n_resgroups": n_resgroups,
         "n_resblocks": n_resblocks,
         "n_feats": n_feats,
-        "reduction": max(1, n_feats // int(ca.shape[0])),
+        "reduction": max(1, n_feats // ca[0]),
         "rgb_range": infer_rgb_range(sd),
     }
 
@@ -169,16 +168,17 @@ def is_basicsr(sd: StateDict) -> bool:
 def _detect_basicsr(sd: StateDict) -> dict[str, Any] | None:
     """BasicSR keys -> config. rgb_range is BasicSR's default img_range (255): the file does not store it.
     A missing upsampler leaves the scale unknown (None): the caller must give it."""
-    first, ca = sd["conv_first.weight"], sd["body.0.residual_group.0.rcab.3.attention.1.weight"]
-    if first.ndim != 4 or ca.ndim != 4 or first.shape[1] != 3 or ca.shape[1] != first.shape[0] or not ca.shape[0]:
+    first = conv_width(sd, "conv_first.weight")
+    ca = conv_width(sd, "body.0.residual_group.0.rcab.3.attention.1.weight")
+    if first is None or ca is None or first[1] != 3 or ca[1] != first[0] or not ca[0]:
         return None
-    n_feats = int(first.shape[0])
+    n_feats = first[0]
     return {
         "scale": infer_scale(sd, n_feats, prefix="upsample."),
         "n_resgroups": len(key_indices(sd, r"^body\.(\d+)\.residual_group\.0\.rcab\.0\.weight$")),
         "n_resblocks": len(key_indices(sd, r"^body\.0\.residual_group\.(\d+)\.rcab\.0\.weight$")),
         "n_feats": n_feats,
-        "reduction": max(1, n_feats // int(ca.shape[0])),
+        "reduction": max(1, n_feats // ca[0]),
         "rgb_range": 255.0,
     }
 

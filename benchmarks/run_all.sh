@@ -27,6 +27,7 @@ run upscale_memory   benchmarks/upscale_memory.py --size "$q_big" --json "$out/u
 run upscale_1mp      benchmarks/upscale_memory.py --size "$q_photo" --json "$out/upscale_1mp.json"
 run upscale_speed    benchmarks/upscale_speed.py --size "$q_photo" --threads 2 --repeat "$q_rep" --json "$out/upscale_speed.json"
 run onnx_vs_engine   benchmarks/onnx_vs_engine.py --size "$q_photo" --repeat "$q_rep" --json "$out/onnx_vs_engine.json"
+run auto_tile        benchmarks/auto_tile.py --size "$q_photo" --threads 2 --repeat "$q_rep" --json "$out/auto_tile.json"
 run fold             benchmarks/fold.py --threads 2 --repeats $(( q_rep + 2 ))
 run hspan_attention  benchmarks/hspan_attention.py --repeats "$q_rep" --mem-size 0
 # shellcheck disable=SC2086
@@ -38,4 +39,6 @@ run train            benchmarks/train.py --data "$shared/datasets/T91" --val "$s
 run bundled_seeds    benchmarks/bundled_seeds.py --data "$shared/datasets/T91" $(minutes) --json "$out/bundled_seeds.json"
 # shellcheck disable=SC2046
 run photo_candidates benchmarks/photo_candidates.py --data "$shared/datasets/T91" $(minutes) --json "$out/photo_candidates.json"
+if (( quick )); then q_req=4; else q_req=20; fi
+run serve_load       benchmarks/serve_load.py --threads 1 --requests "$q_req" --json "$out/serve_load.json"
 echo "outputs in $out/"

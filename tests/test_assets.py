@@ -134,6 +134,35 @@ def test_install_pipeline_offline(tmp_path: Path) -> None:
         assets.load_lpips("alex", tmp_path)  # the real digests do not match fake weights
 
 
+def test_install_keeps_verified_files_and_downloads_nothing(tmp_path: Path) -> None:
+    tree, heads = _fake_alex()
+    digests = {"alex": assets.tensor_digest(assets.convert_lpips(tree, "alex", heads))}
+    fake = _fake_fetch(tree, heads)
+    calls: list[str] = []
+
+    def counting(dist: assets.Distribution, dest: Path) -> Path:
+        calls.append(dist.name)
+        return fake(dist, dest)
+
+    lines: list[str] = []
+    [path] = assets.install_lpips(tmp_path, nets=["alex"], fetch=counting, digests=digests,
+                                  verify_archives=False, log=lines.append)
+    assert len(calls) == 2 and any("downloading" in line for line in lines)
+    before = path.stat().st_mtime_ns
+    lines.clear()
+    assert assets.install_lpips(tmp_path, nets=["alex"], fetch=counting, digests=digests,
+                                verify_archives=False, log=lines.append) == []
+    assert len(calls) == 2 and path.stat().st_mtime_ns == before
+    assert lines == [f"lpips-alex: already installed and verified ({path})"]
+    path.write_bytes(b"corrupt")  # a damaged file is not "installed": fetched again
+    assert assets.install_lpips(tmp_path, nets=["alex"], fetch=counting, digests=digests,
+                                verify_archives=False) == [path]
+    assert len(calls) == 4
+    assert assets.install_lpips(tmp_path, nets=["alex"], fetch=counting, digests=digests,
+                                verify_archives=False, force=True) == [path]
+    assert len(calls) == 6
+
+
 def test_missing_assets_name_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert assets.cache_dir() == tmp_path / "attnsr"

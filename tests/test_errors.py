@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import attnsr
-from attnsr.errors import AttnsrError, ConfigError, ImageError, UnknownKeyError, UnknownNameError
+from attnsr.errors import AttnsrError, ConfigError, ImageError, UnknownKeyError, UnknownNetworkError
 from attnsr.models import create, get_entry
 
 ROOT = Path(attnsr.__file__).parent
@@ -34,7 +34,7 @@ def test_library_raises_no_bare_builtin_errors():
 
 
 def test_unknown_network_and_unknown_key_are_config_errors_and_keep_their_builtin_bases():
-    with pytest.raises(UnknownNameError) as info:
+    with pytest.raises(UnknownNetworkError) as info:
         get_entry("nope")
     assert isinstance(info.value, ConfigError) and isinstance(info.value, KeyError)
     assert str(info.value).startswith("unknown network 'nope'; known: ")  # one line, not quoted like a KeyError

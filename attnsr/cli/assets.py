@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", choices=sorted(INSTALLERS), help="asset to install")
     parser.add_argument("--cache", type=Path, default=None,
                         help="cache folder (default $XDG_CACHE_HOME/attnsr, else ~/.cache/attnsr)")
+    parser.add_argument("--force", action="store_true", help="download and replace even verified installed files")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,6 +30,11 @@ def run(args: argparse.Namespace) -> int:
     if args.name is None:
         print(f"attnsr assets install: name one of {', '.join(sorted(INSTALLERS))}")
         return 2
-    for path in INSTALLERS[args.name](args.cache):
+    import sys
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    for path in INSTALLERS[args.name](args.cache, force=args.force, log=log):
         print(f"installed {path}")
     return 0

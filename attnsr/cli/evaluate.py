@@ -24,11 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of HR images (repeatable)")
     parser.add_argument("--scale", action="append", type=int, metavar="S",
                         help="upscaling factor (repeatable; default with --weights: the checkpoint's)")
-    # eval's defaults differ from upscale's: the MATLAB bicubic baseline, whole images (no tiling) and fp32,
-    # as the papers evaluate (tiling and fp16 change global-pooling/attention networks' outputs slightly)
+    # eval's defaults differ from upscale's: the MATLAB bicubic baseline, whole images (no tiling), fp32 and
+    # the plain network at the borders (no mirror padding), as the papers evaluate (tiling and fp16 change
+    # global-pooling/attention networks' outputs slightly)
     add_engine_arguments(parser, model_help="bicubic (the default), 'default' (bundled), another bundled model, "
                                             "or a registry network name together with --weights", tile_default="0",
-                         precision_default="fp32")
+                         precision_default="fp32", border_default="none")
     parser.add_argument("--degradation", default="BI", choices=(*KINDS, "realistic"),
                         help="how LR is made (default: BI); realistic: blur, noise and JPEG as in a photo, "
                              "the fixed setting of docs/evaluation.md, drawn per image from --seed")
@@ -52,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", type=Path, default=None, metavar="FILE", help="write per-image CSV")
     parser.add_argument("--save-images", type=Path, default=None, metavar="DIR",
                         help="write every SR output as PNG under DIR/<dataset>/x<scale>/")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", dest="no_progress", action="store_true", help=argparse.SUPPRESS)
 
 
 def method_for(args: argparse.Namespace, scale: int | None) -> tuple[Method, int, str]:
@@ -66,7 +68,18 @@ def method_for(args: argparse.Namespace, scale: int | None) -> tuple[Method, int
     from attnsr.cli.upscale import build_upscaler
 
     engine, resolved = build_upscaler(args, scale)
-    return (lambda lr: engine.upscale_tensor(lr)), resolved.scale, resolved.label
+    if args.no_progress:
+        return (lambda lr: engine.upscale_tensor(lr)), resolved.scale, resolved.label
+
+    def with_tiles(lr):  # a bar per image for slow networks (HSPAN: minutes per image on a CPU)
+        from tqdm import tqdm
+
+        h, w = lr.shape[-2:]
+        n = engine.count_tiles(h, w)
+        with tqdm(total=n, desc="  tiles", unit="tile", leave=False, file=sys.stderr, disable=n < 2) as bar:
+            return engine.upscale_tensor(lr, progress=bar.update)
+
+    return with_tiles, resolved.scale, resolved.label
 
 
 def _settings(args: argparse.Namespace, metrics: tuple[str, ...], device: str) -> EvalSettings:
@@ -95,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         labels.append(label)
         for folder in args.dataset:
             results.append(evaluate_dataset(method, folder, resolved_scale, settings, scorers))
-    name = str(args.weights) if args.weights else labels[0] if len(set(labels)) == 1 else str(args.model)
+    name = str(args.weights) if args.weights else labels[0] if len(set(labels)) == 1 else (args.model or "default")
     title = f"{Path(name).stem if args.weights else name} {args.degradation}"
     results.sort(key=lambda r: r.scale)
     print(format_table(results, metrics, title=title))

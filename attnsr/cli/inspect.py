@@ -71,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
     from attnsr.image.io import load_image, save_image
     from attnsr.infer.inspect import extract_maps, save_maps
 
+    from attnsr.infer.engine import pick_device
+
+    args.device = pick_device(args.device)
     net = load_network(args.model, args.weights, args.scale).to(args.device)
     full = load_image(args.image).rgb
     lr = centre_crop(full, args.max_size)

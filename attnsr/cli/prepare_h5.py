@@ -14,12 +14,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr-dir", action="append", default=[], metavar="SCALE=DIR",
                         help="take X<SCALE> from existing LR files (DIV2K names NAMEx<SCALE>.png) instead of "
                              "MATLAB-bicubic downscaling, e.g. --lr-dir 2=DIV2K_train_LR_bicubic/X2")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
 
 def run(args: argparse.Namespace) -> int:
     from attnsr.data.h5 import write_h5
     from attnsr.errors import ConfigError
 
+    from pathlib import Path
+
+    if Path(args.output).exists() and not args.overwrite:
+        raise ConfigError(f"{args.output}: exists (use --overwrite to replace it)")
     lr_dirs = {}
     for item in args.lr_dir:
         scale, sep, folder = item.partition("=")

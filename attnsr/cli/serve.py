@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from attnsr.serve import ServeConfig, create_app
+        from attnsr.serve.config import LOOPBACK_HOSTS
     except ImportError as exc:
         raise ConfigError(f"serve needs its extra: pip install \"attnsr[serve]\" ({exc.name} is missing)") from None
     import torch
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         sync_max_pixels=args.sync_max_pixels, result_ttl_s=args.result_ttl,
     )
     app = create_app(config)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if args.host not in LOOPBACK_HOSTS:
         print(f"attnsr serve: warning: binding {args.host}: anyone who can reach this address can upload images "
               "and use this machine's CPU/GPU (there is no authentication)", file=sys.stderr)
     shown = f"[{args.host}]" if ":" in args.host else args.host

@@ -193,8 +193,10 @@ def evaluate_dataset(method: Method, folder: Path, scale: int, settings: EvalSet
     spectra: list[Spectrum] = []
     on_pair = (lambda sr, hr: spectra.append(radial_power(sr[None], hr[None]))) if settings.spectrum else None
     records, failures = [], []
-    for path in tqdm(list_images(folder, what="dataset"), desc=f"{name} x{scale}", unit="img", leave=False,
-                     disable=not settings.progress, file=sys.stderr):
+    bar = tqdm(list_images(folder, what="dataset"), desc=f"{name} x{scale}", unit="img", leave=False,
+               disable=not settings.progress, file=sys.stderr)
+    for path in bar:
+        bar.set_postfix_str(path.name)  # the image being processed, shown before its (slow) forward
         try:
             records.append(evaluate_image(method, path, scale, settings, save_to, scorers, on_pair))
         except AttnsrError as exc:

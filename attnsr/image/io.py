@@ -13,8 +13,11 @@ grayscale comes through Pillow; 16-bit RGB/RGBA/grey+alpha PNGs through :mod:`at
 from __future__ import annotations
 
 import os
+import threading
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +63,8 @@ class LoadedImage:
     gray: bool
     bit_depth: int
     path: Path
+    #: what was not kept, to announce (e.g. the frames of an animated GIF after the first)
+    notes: tuple[str, ...] = ()
 
     def as_array(self) -> np.ndarray:
         """The file's samples again: uint8/uint16 (H, W) gray, (H, W, 2) gray+alpha, (H, W, 3) or
@@ -146,6 +151,52 @@ def _from_pillow(im: Image.Image, path: Path) -> LoadedImage:
     return _split(a, 255.0, gray, 8, path)
 
 
+_limit_lock = threading.Lock()
+_limit_active: list[int] = []
+_limit_saved: list[int | None] = []
+
+
+@contextmanager
+def _pillow_limit(max_pixels: int) -> Iterator[None]:
+    """Make Pillow's decompression-bomb limit follow ``max_pixels`` while we decode (its own default,
+    about 179 MP, would otherwise refuse images the caller allowed). Pillow's limit is process-wide: it is
+    raised to the largest limit of the loads in progress and restored when the last one ends."""
+    with _limit_lock:
+        if not _limit_active:
+            _limit_saved[:] = [Image.MAX_IMAGE_PIXELS]
+        _limit_active.append(max_pixels)
+        Image.MAX_IMAGE_PIXELS = max(_limit_active)  # Pillow refuses above twice this; ours at once
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_active.remove(max_pixels)
+            Image.MAX_IMAGE_PIXELS = max(_limit_active) if _limit_active else _limit_saved[0]
+
+
+def image_size(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) of an image file from its header, without decoding the pixels (ImageError as
+    :func:`load_image` for files it would refuse)."""
+    path = Path(path)
+    if not path.is_file():
+        _check_file(path)
+    with open(path, "rb") as fh:
+        head = png16.header(fh.read(64))
+    if head is not None:
+        return head[0], head[1]
+    try:
+        with warnings.catch_warnings(), _pillow_limit(max_pixels):
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return im.width, im.height
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path}: too many pixels (possible decompression bomb: {exc})") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file (or an unsupported format)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"{path}: cannot read image ({exc})") from None
+
+
 def load_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Read an image file into the library's convention (see :class:`LoadedImage`).
 
@@ -163,13 +214,18 @@ def load_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
             raise ImageError(f"{path}: cannot read image ({exc})") from None
         return _split(pixels, 65535.0, pixels.shape[-1] <= 2, 16, path)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _pillow_limit(max_pixels):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 _check_pixels(path, im.width, im.height, max_pixels)
+                frames = int(getattr(im, "n_frames", 1) or 1)
                 im.load()
                 im = ImageOps.exif_transpose(im)
-                return _from_pillow(im, path)
+                loaded = _from_pillow(im, path)
+                if frames > 1:
+                    loaded = replace(loaded, notes=(f"{path}: has {frames} frames (animated); only the "
+                                                    "first is used",))
+                return loaded
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:

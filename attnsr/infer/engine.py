@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from attnsr.errors import ConfigError
+from attnsr.errors import ConfigError, ImageError
 from attnsr.image.resize import imresize
-from attnsr.infer.tiling import plan_tiles, self_ensemble, tiled_forward
+from attnsr.infer.tiling import plan_axis, plan_tiles, self_ensemble, tiled_forward
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
@@ -54,10 +54,23 @@ def keep_freed_memory() -> bool:
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; otherwise the named device."""
+    """``auto`` -> CUDA when available, else CPU; otherwise the named device, which must exist here
+    (ConfigError otherwise, instead of torch's failure at the first tensor)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"device {name!r}: not a device name; use auto, cpu, cuda or cuda:<n>") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r}: CUDA is not available on this machine (torch "
+                              f"{torch.__version__}); use cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif device.type not in ("cpu", "mps", "xpu"):
+        raise ConfigError(f"device {name!r}: unsupported device type; use auto, cpu, cuda or cuda:<n>")
+    return device
 
 
 def available_memory(device: torch.device) -> int:
@@ -123,6 +136,49 @@ class EngineOptions:
     #: --tiles 256,384,512; docs/benchmarks.md.
     cpu_max_tile: int = 384
     live_activations: float = 8.0
+    #: "mirror": mirror ``overlap`` pixels outward before the forward and crop them off after, so the
+    #: borders of the output behave like its inside (Upscaler.border_pad); "none": the plain network, as
+    #: the papers evaluate it (``attnsr eval``'s default)
+    border: str = "mirror"
+
+
+#: layers whose work grows with the square of the pixels one forward sees (every query against every key)
+QUADRATIC_LAYERS = {"HSPA"}
+#: seconds per counted FLOP of the quadratic part relative to the linear part. HSPAN x2 (official size),
+#: 1 thread, 2-core EPYC: 64/96/128-px windows took 5.66 / 14.45 / 35.08 s (1.38 / 1.57 / 2.14 ms per
+#: pixel); fitted through 96 and 128 px the quadratic share of the time is 3.6x its share of the FLOPs
+#: (1.2x in a second, busier run; sparsemax's threshold search is not a counted FLOP, cache misses grow
+#: with the map). benchmarks/hspan_tiles.py, docs/benchmarks.md.
+QUADRATIC_TIME_WEIGHT = 4.0
+
+
+def fit_cost(model: nn.Module, device: torch.device | str = "cpu", probes: tuple[int, int] = (12, 24)
+             ) -> tuple[float, float]:
+    """(c1, c2) with FLOPs(one forward of P pixels) = c1·P + c2·P², from FLOP counts at two small
+    square probes (torch's FlopCounterMode: convolutions and matmuls)."""
+    from attnsr.models.stats import count_flops
+
+    was = model.training
+    model.eval()
+    try:
+        (p1, f1), (p2, f2) = ((p * p, count_flops(model, p, p)) for p in probes)
+    finally:
+        model.train(was)
+    c2 = max((f2 / p2 - f1 / p1) / (p2 - p1), 0.0)
+    return max(f1 / p1 - c2 * p1, 0.0), c2
+
+
+def cost_optimal_tile(height: int, width: int, overlap: int, c1: float, c2: float, *, largest: int) -> int:
+    """The LR tile edge (multiple of 8, 32 to ``largest``, or ``largest`` itself) that minimises
+    tiles × (c1·P + c2·P²), P = the pixels of one tile window (core plus ``overlap`` context). With
+    c2 = 0 that is ``largest`` (fewest tiles); a quadratic term makes big windows expensive."""
+    def cost(tile: int) -> float:
+        ys, xs = plan_axis(height, tile, overlap), plan_axis(width, tile, overlap)
+        p = (ys[0].win1 - ys[0].win0) * (xs[0].win1 - xs[0].win0)
+        return len(ys) * len(xs) * (c1 * p + c2 * p * p)
+
+    candidates = sorted({largest, *range(32, largest, 8)}, reverse=True)
+    return min(candidates, key=cost)  # ties: the first, i.e. the largest tile
 
     def __post_init__(self) -> None:
         _check_options(self)
@@ -149,6 +205,8 @@ def _check_options(o: EngineOptions) -> None:
         raise bad("channels_last", "true/false or None (the device's default)")
     if o.precision not in PRECISIONS:
         raise bad("precision", f"one of {list(PRECISIONS)}")
+    if o.border not in ("mirror", "none"):
+        raise bad("border", "'mirror' or 'none'")
     if isinstance(o.memory_fraction, bool) or not isinstance(o.memory_fraction, (int, float)) \
             or not 0.0 < o.memory_fraction <= 1.0:
         raise bad("memory_fraction", "a number in (0, 1]")
@@ -236,7 +294,7 @@ class Upscaler:
         opts = replace(opts, precision=choose_precision(opts.precision, self.device.type, fp16_ok))
         self.options = opts
         if self.device.type == "cpu" and self.options.precision == "fp16":
-            raise ValueError("fp16 is not supported on CPU (slow and inaccurate); use fp32 or bf16")
+            raise ConfigError("precision fp16 is not supported on CPU (slow and inaccurate); use fp32 or bf16")
         from attnsr.ops.fold import copy_module, fold_for_inference
 
         # a copy, never the caller's module (fold_for_inference copies too)
@@ -252,14 +310,27 @@ class Upscaler:
         )
         self.chop = chop
         self._bytes_per_px: float | None = None
+        self._cost: tuple[float, float] | None = None
         self.descriptor = descriptor
         self._warned_tiles = False
 
     # ----------------------------------------------------------------- planning
     def tile_size(self, height: int, width: int) -> int:
-        """LR tile edge for an image: the user's, or the largest that fits the memory budget."""
+        """LR tile edge for an image: the user's; or the largest that fits the memory budget, and for
+        networks whose cost grows with the square of the pixels they see at once (global attention:
+        HSPAN) the tile that minimises the estimated total time (:func:`cost_optimal_tile`)."""
         if self.options.tile is not None:
             return self.options.tile if self.options.tile > 0 else max(height, width)
+        edge = self._memory_tile(height, width)
+        d = self.descriptor
+        if d is None or not set(d.global_layers) & QUADRATIC_LAYERS:
+            return edge
+        if self._cost is None:
+            c1, c2 = fit_cost(self.model, self.device)
+            self._cost = (c1, c2 * QUADRATIC_TIME_WEIGHT)
+        return cost_optimal_tile(height, width, self.options.overlap, *self._cost, largest=edge)
+
+    def _memory_tile(self, height: int, width: int) -> int:
         if self._bytes_per_px is None:
             self._bytes_per_px = activation_bytes_per_pixel(self.model, self.device)
         budget = available_memory(self.device) * self.options.memory_fraction
@@ -317,6 +388,10 @@ class Upscaler:
         """(N,3,H,W) or (3,H,W) float in [0,1] -> SR of the same layout (float, not clamped)."""
         squeeze = lr.dim() == 3
         batch = lr.unsqueeze(0) if squeeze else lr
+        if batch.dim() != 4 or batch.shape[1] != 3 or 0 in batch.shape:
+            raise ImageError(f"expected an image tensor (3,H,W) or (N,3,H,W) with H, W > 0, got {tuple(lr.shape)}")
+        if not batch.is_floating_point():
+            raise ImageError(f"expected a float image tensor in [0,1], got {batch.dtype}")
         outs = []
         with torch.inference_mode():
             for i in range(batch.shape[0]):
@@ -327,19 +402,24 @@ class Upscaler:
                         sink(0, y.shape[-2], 0, y.shape[-1], y)
                     outs.append(y)
                     continue
+                pad = self.border_pad(*x.shape[-2:])
+                inner = sink if sink is None or not pad else _cropping_sink(sink, pad * self.scale,
+                                                                             x.shape[-2:], self.scale)
+                x = pad_border(x, pad)
                 h, w = x.shape[-2:]
                 tile = self.tile_size(h, w)
                 n_tiles = len(plan_tiles(h, w, tile, self.options.overlap))
                 if n_tiles == 1 and sink is None:  # whole image: no window copy, no stitching copy
-                    outs.append(self._run_maybe_ensemble(x))
+                    outs.append(_crop_border(self._run_maybe_ensemble(x), pad * self.scale))
                     if progress is not None:
                         progress(1)
                     continue
                 self._warn_inexact_tiles(n_tiles)
-                outs.append(tiled_forward(
+                y = tiled_forward(
                     self._run_maybe_ensemble, x, self.scale, tile=tile, overlap=self.options.overlap,
-                    batch=self._batch_size(n_tiles), sink=sink, progress=progress,
-                ))
+                    batch=self._batch_size(n_tiles), sink=inner, progress=progress,
+                )
+                outs.append(None if y is None else _crop_border(y, pad * self.scale))
         if sink is not None:
             return None
         out = (outs[0] if len(outs) == 1 else torch.cat(outs)).contiguous()  # NCHW for the caller
@@ -361,7 +441,23 @@ class Upscaler:
         """How many tiles an LR image of this size is cut into (for progress bars)."""
         if self.chop is not None:
             return 1
-        return len(plan_tiles(height, width, self.tile_size(height, width), self.options.overlap))
+        pad = self.border_pad(height, width)
+        h, w = height + 2 * pad, width + 2 * pad
+        return len(plan_tiles(h, w, self.tile_size(h, w), self.options.overlap))
+
+    def border_pad(self, height: int, width: int) -> int:
+        """LR pixels of padding added on every side before the forward (0: the plain network).
+
+        With ``border="mirror"`` the image is mirrored outward by ``options.overlap`` pixels (the context
+        that tiling already treats as the network's receptive field), so the network's zero padding
+        falls outside the image and its borders are computed like its inside; the padding is cropped
+        from the output. Off for the official chopped forward and for models that handle borders
+        themselves (bicubic)."""
+        if self.options.border == "none" or self.chop is not None:
+            return 0
+        if getattr(self.model, "exact_borders", False):
+            return 0
+        return self.options.overlap
 
     def upscale(self, image: Any) -> Any:
         """Upscale a PIL image, numpy array or tensor; returns the same kind (see module docstring)."""
@@ -373,7 +469,7 @@ class Upscaler:
 
         if isinstance(image, Image.Image):
             return _pil_from_array(self.upscale_array(_array_from_pil(image)), image.mode)
-        raise TypeError(f"upscale expects a PIL image, numpy array or tensor, got {type(image).__name__}")
+        raise ImageError(f"upscale expects a PIL image, numpy array or tensor, got {type(image).__name__}")
 
     def upscale_array(
         self, array: np.ndarray, *, progress: Callable[[int], None] | None = None
@@ -403,6 +499,44 @@ class Upscaler:
         return out[:, :, 0] if array.ndim == 2 else out
 
 
+def pad_border(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """(N,C,H,W) -> (N,C,H+2·pad,W+2·pad), mirrored with the edge pixel repeated (MATLAB's 'symmetric',
+    the padding imresize itself uses, so it continues an LR image the way it was made). Sides shorter
+    than ``pad`` are mirrored repeatedly: a 1-pixel image becomes a flat one.
+
+    Measured (benchmarks/borders.py): this keeps Set5/Set14 PSNR within 0.01 dB of the plain network;
+    PyTorch's 'reflect' (edge pixel not repeated) cost 0.03-0.06 dB and 'replicate' 0.03-0.05 dB."""
+    if pad <= 0:
+        return x
+    rows = _mirror_index(x.shape[-2], pad, x.device)
+    cols = _mirror_index(x.shape[-1], pad, x.device)
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
+def _mirror_index(n: int, pad: int, device: torch.device) -> torch.Tensor:
+    """Source index of each of the n + 2·pad positions of a symmetric extension (period 2n)."""
+    j = torch.arange(-pad, n + pad, device=device) % (2 * n)
+    return torch.where(j >= n, 2 * n - 1 - j, j)
+
+
+def _crop_border(y: torch.Tensor, p: int) -> torch.Tensor:
+    return y if p == 0 else y[..., p : y.shape[-2] - p, p : y.shape[-1] - p]
+
+
+def _cropping_sink(sink: Callable[[int, int, int, int, torch.Tensor], None], p: int,
+                   size: tuple[int, int], scale: int) -> Callable[[int, int, int, int, torch.Tensor], None]:
+    """A sink for a padded image's SR that hands ``sink`` only the pixels of the original image."""
+    height, width = size[0] * scale, size[1] * scale
+
+    def inner(y0: int, y1: int, x0: int, x1: int, core: torch.Tensor) -> None:
+        a0, a1 = max(y0 - p, 0), min(y1 - p, height)
+        b0, b1 = max(x0 - p, 0), min(x1 - p, width)
+        if a0 < a1 and b0 < b1:
+            sink(a0, a1, b0, b1, core[..., a0 + p - y0 : a1 + p - y0, b0 + p - x0 : b1 + p - x0])
+
+    return inner
+
+
 def _quantise(values: np.ndarray, dtype: np.dtype, maxval: float) -> np.ndarray:
     if np.issubdtype(dtype, np.integer):
         return np.floor(values * maxval + 0.5).astype(dtype)
@@ -418,11 +552,20 @@ def split_array(array: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None, b
     elif np.issubdtype(array.dtype, np.floating):
         maxval = 1.0
     else:
-        raise TypeError(f"unsupported array dtype {array.dtype}; use uint8, uint16 or float in [0,1]")
+        raise ImageError(f"unsupported array dtype {array.dtype}; use uint8, uint16 or float in [0,1]")
     a = array[:, :, None] if array.ndim == 2 else array
     if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
-        raise ValueError(f"expected an H×W or H×W×{{1,2,3,4}} array, got shape {array.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32) / maxval).permute(2, 0, 1)
+        raise ImageError(f"expected an H×W or H×W×{{1,2,3,4}} array, got shape {array.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ImageError(f"empty image array (shape {array.shape})")
+    if maxval == 1.0:
+        lo, hi = float(np.min(a)), float(np.max(a))
+        if not (0.0 <= lo and hi <= 1.0):  # also catches NaN
+            raise ImageError(f"float image array must hold values in [0, 1], found [{lo:g}, {hi:g}] "
+                             "(divide 8-bit samples by 255)")
+    planes = np.array(a, dtype=np.float32)  # a copy: divided in place without a second temporary
+    planes /= maxval
+    t = torch.from_numpy(planes).permute(2, 0, 1)
     gray = t.shape[0] in (1, 2)
     colour = t[:1].expand(3, -1, -1) if gray else t[:3]
     alpha = t[-1:] if t.shape[0] in (2, 4) else None
@@ -469,7 +612,7 @@ def _checked_scale(model: nn.Module, asked: int | None) -> int:
     own = _model_scale(model)
     if asked is None:
         if own is None:
-            raise ValueError("cannot tell the model's scale: pass Upscaler(model, scale=...)")
+            raise ConfigError("cannot tell the model's scale: pass Upscaler(model, scale=...)")
         return own
     if isinstance(asked, bool) or not isinstance(asked, int) or asked < 1:
         raise ConfigError(f"Upscaler: scale: expected an integer >= 1, got {asked!r}")

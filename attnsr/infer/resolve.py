@@ -25,6 +25,9 @@ _BUNDLED_RE = re.compile(r"^(?P<name>.+)_x(?P<scale>\d+)\.safetensors$")
 class Bicubic(nn.Module):
     """The bicubic baseline (MATLAB imresize) as a parameter-free model: RGB [0,1] in and out."""
 
+    #: imresize mirrors the borders itself (MATLAB's symmetric padding): the engine adds none
+    exact_borders = True
+
     def __init__(self, scale: int) -> None:
         super().__init__()
         self.scale = scale

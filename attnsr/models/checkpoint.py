@@ -11,6 +11,7 @@ import json
 import os
 import pickle
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,9 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[
             raise CheckpointError(f"{p}: not a valid safetensors file ({exc})") from exc
         return tensors, meta
     try:
-        obj = torch.load(str(p), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says enough
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+)", str(exc))
         if found:
@@ -148,13 +151,26 @@ def load_model(path: str | os.PathLike[str], *, device: str | torch.device = "cp
     return _build_from_meta(tensors, meta, where=str(path)).to(device)
 
 
-def _build_from_meta(tensors: StateDict, meta: Mapping[str, str], *, where: str) -> nn.Module:
-    entry = registry.get_entry(meta["arch"])
+def _build_from_meta(tensors: StateDict, meta: Mapping[str, str], *, where: str,
+                     arch: str | None = None) -> nn.Module:
+    if "arch" not in meta:
+        raise CheckpointError(f"{where}: metadata key 'arch' is missing")
+    try:
+        entry = registry.get_entry(meta["arch"])
+    except KeyError:
+        raise CheckpointError(f"{where}: holds network {meta['arch']!r}, which this version does not know") from None
+    if arch is not None and registry.get_entry(arch).name != entry.name:
+        raise CheckpointError(f"{where}: holds a {entry.name} network, not {arch.lower()} "
+                              f"(leave the network name out, or name {entry.name})")
     try:
         cfg_kwargs = json.loads(meta["config"])
     except (KeyError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{where}: metadata key 'config' is missing or not JSON") from exc
-    model = registry.tag(entry.build(entry.config_cls(**cfg_kwargs)), entry.name, entry.config_cls(**cfg_kwargs))
+    try:
+        cfg = entry.config_cls(**cfg_kwargs)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where}: metadata 'config' does not fit {entry.name}: {exc}") from None
+    model = registry.tag(entry.build_checked(cfg), entry.name, cfg)
     check_keys(model.state_dict(), tensors, where=where)
     model.load_state_dict(dict(tensors), strict=True)
     return model.eval()
@@ -208,7 +224,8 @@ def _build_own(tensors: StateDict, meta: Mapping[str, str], where: str, arch: st
     return wanted.eval()
 
 
-def detect_entry(sd: StateDict, arch: str | None = None) -> tuple[NetworkEntry, dict[str, Any]]:
+def detect_entry(sd: StateDict, arch: str | None = None, where: str = "checkpoint"
+                 ) -> tuple[NetworkEntry, dict[str, Any]]:
     """Which registered network an official state dict belongs to, with the config it implies.
 
     ``arch`` narrows the search to one entry or to a family of variants (see :func:`arch_candidates`)."""
@@ -219,9 +236,16 @@ def detect_entry(sd: StateDict, arch: str | None = None) -> tuple[NetworkEntry, 
         found = entry.detect(sd)
         if found is not None:
             return entry, found
-    hint = f" as {arch!r}" if arch else ""
+    if arch:
+        asked = {e.name for e in candidates}
+        others = [e.name for e in registry.all_entries().values()
+                  if e.detect is not None and e.name not in asked and e.detect(sd) is not None]
+        hint = f"; its keys are those of {others[0]}" if others else ""
+        raise CheckpointError(f"{where}: not recognised as a {arch.lower()} checkpoint ({len(sd)} keys, first: "
+                              f"{list(sd)[:3]}){hint}")
     raise CheckpointError(
-        f"state dict not recognised{hint} ({len(sd)} keys, first: {list(sd)[:5]}); pass arch= to name it"
+        f"{where}: state dict not recognised as any known network ({len(sd)} keys, first: {list(sd)[:5]}); name the "
+        "network with --model NAME (in Python: the arch argument)"
     )
 
 
@@ -284,8 +308,11 @@ def from_official(
         raw, meta = read_checkpoint(checkpoint)
     if meta.get("format") == FORMAT_TAG:
         return _build_own(raw, meta, where, arch, scale, overrides)
-    sd = unwrap_state_dict(raw)
-    entry, found = detect_entry(sd, arch)
+    try:
+        sd = unwrap_state_dict(raw)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{where}: {exc}") from None
+    entry, found = detect_entry(sd, arch, where)
     found = {**found, "scale": resolve_scale(found.get("scale"), scale, entry.name, where,
                                              needed=entry.role == "generator")}
     if found["scale"] is None:
@@ -294,7 +321,7 @@ def from_official(
     detected = dict(found)
     found.update(overrides)
     cfg = entry.make_config(**found)
-    model = registry.tag(entry.build(cfg), entry.name, cfg)
+    model = registry.tag(entry.build_checked(cfg), entry.name, cfg)
     try:
         ours = _convert(entry, sd, cfg, where)
         check_keys(model.state_dict(), ours, where=f"{where} as {entry.name}")
@@ -325,7 +352,7 @@ def load_matching(model: nn.Module, checkpoint: str | os.PathLike[str]) -> tuple
         source: Mapping[str, torch.Tensor] = raw
     else:
         sd = unwrap_state_dict(raw)
-        entry, found = detect_entry(sd)
+        entry, found = detect_entry(sd, where=str(checkpoint))
         if isinstance(found.get("scale"), tuple):  # scales the keys cannot tell apart share every key
             found = {**found, "scale": found["scale"][0]}
         source = _convert(entry, sd, entry.make_config(**found), str(checkpoint))

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from attnsr.errors import ConfigError, UnknownKeyError, UnknownNameError
+from attnsr.errors import AttnsrError, ConfigError, UnknownKeyError, UnknownNetworkError
 
 StateDict = Mapping[str, torch.Tensor]
 
@@ -87,12 +87,55 @@ class NetworkEntry:
         unknown = sorted(set(overrides) - names)
         if unknown:
             raise UnknownKeyError(f"{self.name}: unknown config key(s) {unknown}; valid keys: {sorted(names)}")
+        if scale is not None and (isinstance(scale, bool) or not isinstance(scale, int) or scale < 1):
+            raise ConfigError(f"{self.name}: scale must be a positive integer, got {scale!r}")
         hints = typing.get_type_hints(self.config_cls)
         kwargs = dict(self.defaults)
         kwargs.update({k: check_type(v, hints[k], k, self.name) for k, v in overrides.items()})
         if scale is not None:
             kwargs["scale"] = scale
-        return self.config_cls(**kwargs)
+        try:
+            return self.config_cls(**kwargs)
+        except AttnsrError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{self.name}: invalid options {overrides}: {_first_line(exc)}") from None
+
+    def build_checked(self, cfg: Any) -> nn.Module:
+        """``build(cfg)``, with a ConfigError naming the options when they give no working network
+        (a build that fails, or a layer with zero channels, e.g. DeFiAN's ``n_channels`` below
+        ``reduction``), instead of an error deep inside the first forward."""
+        import warnings
+
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+                model = self.build(cfg)
+        except AttnsrError:
+            raise
+        except (RuntimeError, ValueError, TypeError, ZeroDivisionError, AssertionError) as exc:
+            raise ConfigError(f"{self.name}: options {_changed(cfg)} build no network: {_first_line(exc)}") from None
+        empty = [n for n, p in model.named_parameters() if p.numel() == 0]
+        if empty:
+            raise ConfigError(f"{self.name}: options {_changed(cfg)} give layers with zero channels "
+                              f"({', '.join(empty[:3])}{' ...' if len(empty) > 3 else ''}); check widths "
+                              "against 'reduction'")
+        return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _changed(cfg: Any) -> dict[str, Any]:
+    """The fields of ``cfg`` that differ from the config class's defaults (what the user set)."""
+    try:
+        base = type(cfg)()
+    except TypeError:
+        return dataclasses.asdict(cfg)
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+            if getattr(cfg, f.name) != getattr(base, f.name)}
 
 
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true/false", str: "a string"}
@@ -139,7 +182,7 @@ def get_entry(name: str) -> NetworkEntry:
     valid names."""
     key = name.lower()
     if key not in _MODULE_OF:
-        raise UnknownNameError(f"unknown network {name!r}; known: {', '.join(_MODULE_OF)}")
+        raise UnknownNetworkError(f"unknown network {name!r}; known: {', '.join(_MODULE_OF)}")
     return next(e for e in _module_entries(_MODULE_OF[key]) if e.name == key)
 
 
@@ -147,7 +190,7 @@ def create(name: str, *, scale: int | None = None, **config: Any) -> nn.Module:
     """Build network ``name`` with official defaults, the given ``scale`` and config overrides."""
     entry = get_entry(name)
     cfg = entry.make_config(scale, **config)
-    return tag(entry.build(cfg), entry.name, cfg)
+    return tag(entry.build_checked(cfg), entry.name, cfg)
 
 
 def tag(model: nn.Module, name: str, cfg: Any) -> nn.Module:

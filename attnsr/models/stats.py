@@ -21,3 +21,18 @@ def count_flops(model: nn.Module, height: int, width: int, *, channels: int = 3)
     with torch.inference_mode(), counter:
         model(x)
     return int(counter.get_total_flops())
+
+
+def count_flops_by_name(name: str, scale: int, height: int, width: int, **config: object) -> int:
+    """:func:`count_flops` of registry network ``name`` without computing anything where possible: the
+    network is built on the ``meta`` device (shapes only; seconds instead of minutes for the official
+    sizes). Networks with data-dependent shapes (HSPAN's sparse attention) are run for real on zeros,
+    as :func:`count_flops` does, so both paths give the same number."""
+    from attnsr.models import create
+
+    try:
+        with torch.device("meta"):
+            model = create(name, scale=scale, **config).eval()
+            return count_flops(model, height, width)
+    except (NotImplementedError, RuntimeError):
+        return count_flops(create(name, scale=scale, **config).eval(), height, width)

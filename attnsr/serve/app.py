@@ -1,4 +1,6 @@
-"""The ASGI app of ``attnsr serve``: the page at ``/`` and the HTTP API under ``/v1`` (see ``/docs``).
+"""The ASGI app of ``attnsr serve``: the page at ``/`` and the HTTP API under ``/v1``; its OpenAPI schema at
+``/openapi.json``, rendered at ``/docs`` by a page of our own (FastAPI's Swagger/ReDoc pages load scripts
+from a CDN, which the offline rule and the Content-Security-Policy both forbid).
 
 Errors are JSON ``{"error": message, "type": ..., "limit"?: name, "value"?: number}``: 413 for a body
 over ``max_upload_bytes``, 422 for a bad image (empty, truncated, not an image, over ``max_pixels``) or a
@@ -8,10 +10,11 @@ Retry-After when the queue is full.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
-import threading
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -21,6 +24,9 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from attnsr import __version__
 from attnsr.errors import AttnsrError, ImageError, LimitError, ServiceError
@@ -30,10 +36,14 @@ from attnsr.serve.jobs import DONE, Job, JobManager
 from attnsr.serve.upload import Upload, read_form
 
 FORM_FIELDS = {"model", "scale", "self_ensemble", "tile", "before", "respond"}
-#: concurrent full decodes of uploads in the handlers (each holds a decoded image in memory)
+#: threads that check uploads by decoding them (each holds one decoded image). A pool of its own, not the
+#: framework's 40 threads: with the CLI's allocator setting each thread that allocates large buffers may
+#: keep up to 512 MiB of freed memory (attnsr.infer.engine.keep_freed_memory), so few threads, few caches.
 DECODE_SLOTS = 2
 #: the page and the API load nothing from elsewhere (the app must work offline)
 CSP = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; object-src 'none'"
+SECURITY_HEADERS = {"content-security-policy": CSP, "x-content-type-options": "nosniff",
+                    "referrer-policy": "no-referrer"}
 
 _UPSCALE_BODY = {
     "required": True,
@@ -53,13 +63,37 @@ _UPSCALE_BODY = {
         }}}},
 }
 _ERROR = {"content": {"application/json": {"example": {"error": "message", "type": "ImageError"}}}}
+_NO_JOB: dict[int | str, dict[str, Any]] = {404: {"description": "no such job (or forgotten)", **_ERROR}}
 _UPSCALE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}}, "description": "the upscaled image (16-bit and alpha kept)"},
-    202: {"description": "a job (poll GET /v1/jobs/{id})"},
+    202: {"description": "a job (poll GET /v1/jobs/{id})", "content": {"application/json": {}}},
     413: {"description": "body over max_upload_bytes", **_ERROR},
     422: {"description": "not an image, truncated, over max_pixels, or a bad option", **_ERROR},
     503: {"description": "queue full (see Retry-After)", **_ERROR},
 }
+
+
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every answer. A plain ASGI middleware: Starlette's ``@app.middleware``
+    (BaseHTTPMiddleware) wraps ``receive`` so that ``request.is_disconnected()`` never sees a client leave,
+    and a disconnected client must cancel its job."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for key, value in SECURITY_HEADERS.items():
+                    headers.setdefault(key, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def static_dir() -> Path:
@@ -71,35 +105,34 @@ def create_app(config: ServeConfig | None = None, catalogue: Catalogue | None = 
     The job manager (temp folder, workers) lives from the app's startup to its shutdown."""
     cfg = config or ServeConfig()
     models = catalogue or build_catalogue(cfg.model, cfg.weights, cfg.default_scale)
-    decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.jobs = JobManager(models, cfg)
+        app.state.decoder = ThreadPoolExecutor(DECODE_SLOTS, thread_name_prefix="attnsr-serve-decode")
         try:
             yield
         finally:
             await anyio.to_thread.run_sync(app.state.jobs.close)
+            app.state.decoder.shutdown(wait=True)
 
-    app = FastAPI(title="attnsr serve", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="attnsr serve", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Super-resolution of uploaded images with attnsr's models. "
                               "Errors are JSON objects with 'error' (one line) and 'type'.")
     app.state.config, app.state.catalogue = cfg, models
     _add_error_handlers(app)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
 
     @app.get("/", include_in_schema=False)
     def page() -> HTMLResponse:
         return HTMLResponse((static_dir() / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/docs", include_in_schema=False)
+    def api_page() -> HTMLResponse:
+        return HTMLResponse((static_dir() / "api.html").read_text(encoding="utf-8"))
 
     @app.get("/v1/models", summary="The models offered, their scales and the default")
     def list_models() -> dict[str, Any]:
@@ -112,37 +145,38 @@ def create_app(config: ServeConfig | None = None, catalogue: Catalogue | None = 
         return request.app.state.jobs.stats()
 
     @app.post("/v1/upscale", summary="Upscale one image: the PNG, or a job id for large images",
-              openapi_extra={"requestBody": _UPSCALE_BODY}, responses=_UPSCALE_RESPONSES)
+              openapi_extra={"requestBody": _UPSCALE_BODY}, responses=_UPSCALE_RESPONSES, response_class=Response)
     async def upscale(request: Request) -> Response:
         jobs: JobManager = request.app.state.jobs
-        job = await _accept(request, jobs, models, cfg, decode_slots)
+        job = await _accept(request, jobs, models, cfg, request.app.state.decoder)
         direct = job.options.respond == "image" or (
             job.options.respond == "auto" and job.width * job.height <= cfg.sync_max_pixels)
         if not direct:
             return JSONResponse(job.status(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
         return await _answer_directly(request, jobs, job, cfg.sync_timeout_s)
 
-    @app.get("/v1/jobs/{job_id}", summary="A job's state and tiles done/total")
+    @app.get("/v1/jobs/{job_id}", summary="A job's state and tiles done/total", responses=_NO_JOB)
     def job_status(job_id: str, request: Request) -> dict[str, Any]:
         jobs: JobManager = request.app.state.jobs
         job = jobs.get(job_id)
         return {**job.status(), "queue_position": jobs.queue_position(job)}
 
     @app.get("/v1/jobs/{job_id}/result", summary="A finished job's PNG", response_class=FileResponse,
-             responses={200: {"content": {"image/png": {}}}, 409: {"description": "not done", **_ERROR}})
+             responses={200: {"content": {"image/png": {}}}, 409: {"description": "not done", **_ERROR}, **_NO_JOB})
     def job_result(job_id: str, request: Request) -> FileResponse:
         job = _finished(request.app.state.jobs, job_id)
         return FileResponse(job.result_path, media_type="image/png", filename=job.download_name())
 
     @app.get("/v1/jobs/{job_id}/before", summary="The input bicubic-upscaled to the output size (before=true)",
-             response_class=FileResponse, responses={200: {"content": {"image/png": {}}}})
+             response_class=FileResponse, responses={200: {"content": {"image/png": {}}}, **_NO_JOB})
     def job_before(job_id: str, request: Request) -> FileResponse:
         job = _finished(request.app.state.jobs, job_id)
         if not job.options.before:
             raise ServiceError(f"job {job_id}: was not asked for a before image (before=true)", status=404)
         return FileResponse(job.before_path, media_type="image/png")
 
-    @app.delete("/v1/jobs/{job_id}", summary="Cancel a job (it stops at the next tile) and delete its files")
+    @app.delete("/v1/jobs/{job_id}", summary="Cancel a job (it stops at the next tile) and delete its files",
+                responses=_NO_JOB)
     def job_delete(job_id: str, request: Request) -> dict[str, Any]:
         return request.app.state.jobs.cancel(job_id)
 
@@ -150,6 +184,14 @@ def create_app(config: ServeConfig | None = None, catalogue: Catalogue | None = 
 
 
 def _add_error_handlers(app: FastAPI) -> None:
+    """Every error answer has the same JSON shape, the framework's own (unknown path, wrong method) too."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return JSONResponse({"error": message, "type": "HTTPError"}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
     @app.exception_handler(AttnsrError)
     async def attnsr_error(_request: Request, exc: AttnsrError) -> JSONResponse:
         body: dict[str, Any] = {"error": str(exc), "type": type(exc).__name__}
@@ -175,7 +217,7 @@ def _finished(jobs: JobManager, job_id: str) -> Job:
 
 
 async def _accept(request: Request, jobs: JobManager, models: Catalogue, cfg: ServeConfig,
-                  decode_slots: threading.BoundedSemaphore) -> Job:
+                  decoder: ThreadPoolExecutor) -> Job:
     """Read the form into a new job folder, check the options and the image, and queue the job."""
     jobs.check_capacity()
     length = request.headers.get("content-length")
@@ -187,7 +229,8 @@ async def _accept(request: Request, jobs: JobManager, models: Catalogue, cfg: Se
         upload = await read_form(request.stream(), request.headers.get("content-type"), folder / "input",
                                  limit=cfg.max_upload_bytes, allowed=FORM_FIELDS)
         options = _options(upload, models)
-        width, height = await anyio.to_thread.run_sync(_check_image, upload, cfg.max_pixels, decode_slots)
+        width, height = await asyncio.get_running_loop().run_in_executor(decoder, _check_image, upload,
+                                                                         cfg.max_pixels)
         job = Job(job_id, folder, upload.filename, options, width, height)
         jobs.submit(job)
         return job
@@ -204,7 +247,7 @@ def _options(upload: Upload, models: Catalogue) -> RequestOptions:
                           respond=parse_respond(f.get("respond")))
 
 
-def _check_image(upload: Upload, max_pixels: int, slots: threading.BoundedSemaphore) -> tuple[int, int]:
+def _check_image(upload: Upload, max_pixels: int) -> tuple[int, int]:
     """(width, height) of a decodable image within ``max_pixels``; the pixel count is read from the header
     before anything is decoded. Messages name the client's file, never the server's temp path."""
     import warnings
@@ -215,23 +258,22 @@ def _check_image(upload: Upload, max_pixels: int, slots: threading.BoundedSemaph
 
     name = upload.filename
     size = None
+    over = f"more than the limit of {max_pixels} pixels (max_pixels; a decompression-bomb guard)"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(upload.path) as im:
                 size = im.size
-    except Image.DecompressionBombError:
-        size = (max_pixels + 1, 1)
+    except Image.DecompressionBombError:  # Pillow's own guard, at twice Image.MAX_IMAGE_PIXELS
+        raise LimitError(f"{name}: {over}", limit="max_pixels", value=max_pixels) from None
     except Exception:  # noqa: BLE001 - load_image below names what is wrong
         size = None
     if size is not None and size[0] * size[1] > max_pixels:
-        raise LimitError(f"{name}: {size[0]}x{size[1]} is more than the limit of {max_pixels} pixels "
-                         "(max_pixels; a decompression-bomb guard)", limit="max_pixels", value=max_pixels)
-    with slots:
-        try:
-            image = load_image(upload.path, max_pixels=max_pixels)
-        except ImageError as exc:
-            raise ImageError(str(exc).replace(str(upload.path), name)) from None
+        raise LimitError(f"{name}: {size[0]}x{size[1]} is {over}", limit="max_pixels", value=max_pixels)
+    try:
+        image = load_image(upload.path, max_pixels=max_pixels)
+    except ImageError as exc:
+        raise ImageError(str(exc).replace(str(upload.path), name)) from None
     return int(image.rgb.shape[-1]), int(image.rgb.shape[-2])
 
 
@@ -248,7 +290,7 @@ async def _answer_directly(request: Request, jobs: JobManager, job: Job, timeout
         await anyio.sleep(0.02)
     try:
         if job.state != DONE:
-            raise ServiceError(f"{job.filename}: {job.error or job.state}", status=422)
+            raise ServiceError(job.error or f"{job.filename}: {job.state}", status=422)  # errors name the file
         data = await anyio.to_thread.run_sync(job.result_path.read_bytes)
     finally:
         jobs.forget(job)

@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from attnsr.errors import ConfigError
-from attnsr.infer.resolve import DEFAULT_BUNDLED, Bicubic, bundled_models, resolve_model
+from attnsr.infer.resolve import BUNDLED_ALIASES, DEFAULT_BUNDLED, Bicubic, bundled_models, resolve_model
 
 BICUBIC_SCALES = (2, 3, 4)
 
@@ -39,16 +39,23 @@ class Catalogue:
         self.choices = {c.id: c for c in choices}
         if len(self.choices) != len(choices):
             raise ConfigError("serve: two models share an id")
-        if default not in self.choices:
+        key = self._key(default)
+        if key not in self.choices:
             raise ConfigError(f"--model {default!r}: not offered (offered: {', '.join(self.choices)})")
-        self.default = default
+        self.default = key
+
+    def _key(self, name: str) -> str:
+        """An id, or a short name of a bundled family (``photo``) when no choice has that id itself."""
+        if name in self.choices:
+            return name
+        return BUNDLED_ALIASES.get(name.lower(), name)
 
     def describe(self) -> dict[str, Any]:
         return {"default": self.default, "models": [c.describe() for c in self.choices.values()]}
 
     def resolve(self, name: str | None, scale: int | None) -> tuple[ModelChoice, int]:
         """A request's model name (None/``default``: the default) and scale (None: the model's first)."""
-        key = self.default if not name or name == "default" else name
+        key = self.default if not name or name == "default" else self._key(name)
         choice = self.choices.get(key)
         if choice is None:
             raise ConfigError(f"model {name!r}: unknown (offered: {', '.join(self.choices)})")

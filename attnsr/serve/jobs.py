@@ -190,6 +190,8 @@ class JobManager:
             self._closed = True
             for job in list(self._jobs.values()):
                 job.cancel.set()
+            for job in self._queue:  # never started: ended now, so no handler waits for them
+                self._end(job, CANCELLED, None)
             self._queue.clear()
             self._cond.notify_all()
         deadline = time.monotonic() + timeout
@@ -295,7 +297,7 @@ class Worker:
             return CANCELLED, None
         except AttnsrError as exc:
             return FAILED, str(exc).replace(str(job.input_path), job.filename)
-        except (OSError, MemoryError, RuntimeError, ValueError) as exc:  # e.g. out of (device) memory
+        except Exception as exc:  # noqa: BLE001 - e.g. out of (device) memory; the worker must live on
             if isinstance(exc, torch.cuda.OutOfMemoryError):
                 return FAILED, f"{job.filename}: out of GPU memory (try a smaller tile)"
             return FAILED, f"{job.filename}: {type(exc).__name__}: {exc}".replace(str(job.folder), "")

@@ -159,7 +159,8 @@ class TrainConfig:
     device: str = "auto"
     #: mixed precision on CUDA only: none, bf16 or fp16 (fp16 uses a gradient scaler).
     amp: str = "none"
-    #: CPU threads for torch (0 = all cores of this process's share).
+    #: CPU threads for torch (0 = automatic: the usable cores not kept busy by other processes, at least 1;
+    #: attnsr/threads.py).
     threads: int = 0
     log_every: int = 100
     save_every: int = 1000

@@ -111,13 +111,48 @@ def average_gradients(params: Iterable[torch.Tensor], ctx: DistContext) -> None:
         offset += n
 
 
-def wrap_ddp(model: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:
-    """DDP wrapper for the sr-step (gradients averaged during backward); the model itself when alone."""
+def wrap_ddp(model: nn.Module, ctx: DistContext, device: torch.device, probe: int = 16) -> nn.Module:
+    """DDP wrapper for the sr-step (gradients averaged during backward); the model itself when alone.
+
+    Parameters that get no gradient are found with one probe forward of a ``probe``-pixel input and
+    named on stderr; DDP is then told to look for them (instead of failing at the second iteration)."""
     if not ctx.enabled:
         return model
+    import sys
+
     from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    unused = unused_parameters(model, device, probe)
+    if unused and ctx.is_main:
+        shown = ", ".join(unused[:4]) + (" ..." if len(unused) > 4 else "")
+        print(f"model: {len(unused)} parameter tensor(s) get no gradient ({shown}); DDP runs with "
+              "find_unused_parameters=True", file=sys.stderr)
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                   find_unused_parameters=bool(unused))
+
+
+def unused_parameters(model: nn.Module, device: torch.device, probe: int = 16) -> list[str]:
+    """Names of the trainable parameters that one forward/backward of a (1,3,probe,probe) input leaves
+    without a gradient (DDP must be told about them, or its second iteration fails).
+
+    The probe changes nothing: the RNG state, the buffers and the gradients are restored."""
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    saved_grads = {n: p.grad for n, p in params.items()}
+    saved_buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            for p in params.values():
+                p.grad = None
+            out = model(torch.zeros(1, 3, probe, probe, device=device))
+            out = out[0] if isinstance(out, (tuple, list)) else out
+            out.float().sum().backward()
+        return [n for n, p in params.items() if p.grad is None]
+    finally:
+        for n, p in params.items():
+            p.grad = saved_grads[n]
+        with torch.no_grad():
+            for n, b in model.named_buffers():
+                b.copy_(saved_buffers[n])
 
 
 def all_mean(value: float, ctx: DistContext, device: torch.device) -> float:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import sys
 import time
 import typing
@@ -64,6 +63,8 @@ class TrainResult:
     best_psnr: float | None
     last_checkpoint: Path | None
     history: list[dict[str, float]]
+    #: True when ``should_stop`` ended the run before ``iterations`` (a checkpoint of that iteration is saved)
+    stopped: bool = False
 
 
 def _precision(amp: str, device: torch.device) -> Precision:
@@ -147,7 +148,7 @@ def build_run(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device) -> R
         ddp.broadcast_module(generator, ctx)
         ddp.broadcast_module(disc, ctx)
     else:
-        run.step_model = ddp.wrap_ddp(generator, ctx, device)
+        run.step_model = ddp.wrap_ddp(generator, ctx, device, probe=cfg.data.lr_patch)
     if cfg.ema_decay > 0:
         run.ema = ModelEMA(generator, cfg.ema_decay)
     return run
@@ -251,10 +252,16 @@ def validate(model: nn.Module, images: list[tuple[str, torch.Tensor, torch.Tenso
 
 
 def _set_threads(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device) -> None:
+    """``threads`` > 0: that many; 0 on CPU: the cores other processes leave idle (attnsr.threads), shared
+    among this node's ranks."""
+    from attnsr.threads import apply_default_threads, default_threads
+
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     elif device.type == "cpu" and ctx.local_world_size > 1:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // ctx.local_world_size))
+        torch.set_num_threads(max(1, default_threads() // ctx.local_world_size))
+    elif device.type == "cpu":
+        apply_default_threads(0)
 
 
 def batch_inputs(cfg: TrainConfig, rank: int, iteration: int, lr: torch.Tensor,
@@ -368,10 +375,48 @@ def _validate_and_track(run: Run, images: list, logger: _Logger) -> bool:
     return False
 
 
-def _start(run: Run, resume: bool | str | None) -> None:
+#: settings that never change the weights a run produces (dotted keys; a trailing dot covers a section)
+WEIGHT_NEUTRAL = ("name", "output_dir", "progress", "log_every", "save_every", "keep_last", "tensorboard",
+                  "data.num_workers", "val.")
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for k, v in tree.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out if out or not prefix else {prefix[:-1]: {}}
+    return {prefix[:-1]: tree}
+
+
+def resume_changes(saved: dict[str, Any], cfg: TrainConfig) -> list[str]:
+    """``key: old -> new`` for every setting of ``cfg`` that differs from the checkpoint's ``saved`` config
+    and can change the weights. More ``iterations`` is no change unless the schedule is stretched by
+    them (cosine without a fixed period): the first iterations of a longer run are those of the shorter."""
+    old, new = _flatten(saved), _flatten(config_to_dict(cfg))
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, "<unset>"), new.get(key, "<unset>")
+        if a == b or any(key == n or (n.endswith(".") and key.startswith(n)) for n in WEIGHT_NEUTRAL):
+            continue
+        if key == "iterations" and not (cfg.schedule.kind == "cosine" and not cfg.schedule.period):
+            continue
+        changes.append(f"{key}: {a!r} -> {b!r}")
+    return changes
+
+
+def _start(run: Run, resume: bool | str | None, accept_changes: bool = False) -> None:
     out = Path(run.cfg.output_dir)
     if resume:
         folder = ckpt.resolve(out if resume is True else resume)
+        changes = resume_changes(ckpt.load_state(folder).get("config", {}), run.cfg)
+        if changes and not accept_changes:
+            raise ConfigError(f"--resume: {folder} was trained with other settings ({'; '.join(changes)}); "
+                              "resuming with them gives other weights than the original run would (pass "
+                              "--accept-changes to resume anyway, or restore the settings)")
+        if changes and run.ctx.is_main:
+            print(f"resume: settings changed since {folder.name}: {'; '.join(changes)}. The run is no longer "
+                  "bitwise the same as the original one", file=sys.stderr)
         restore(run, folder)
         log.info("resumed from %s at iteration %d", folder, run.iteration)
     elif ckpt.find_latest(out) is not None:
@@ -380,8 +425,12 @@ def _start(run: Run, resume: bool | str | None) -> None:
 
 
 def train(cfg: TrainConfig, *, resume: bool | str | None = None,
-          should_stop: Callable[[], bool] | None = None) -> TrainResult:
+          should_stop: Callable[[], bool] | None = None, accept_changes: bool = False) -> TrainResult:
     """Train as ``cfg`` says; ``resume`` True = the latest checkpoint in ``cfg.output_dir``, or a path.
+
+    Resuming with settings that change the weights (:func:`resume_changes`) raises ConfigError unless
+    ``accept_changes``; then the changes are printed, with the note that the run is no longer bitwise
+    the original one.
 
     ``should_stop`` is polled after every iteration (the CLI sets it from SIGINT/SIGTERM): when it turns
     true on any rank, a checkpoint of that iteration is saved and training returns early, so a stopped
@@ -391,16 +440,16 @@ def train(cfg: TrainConfig, *, resume: bool | str | None = None,
     device = ddp.select_device(cfg.device, ctx)
     ddp.init(ctx, device)
     try:
-        return _train(cfg, ctx, device, resume, should_stop or (lambda: False))
+        return _train(cfg, ctx, device, resume, should_stop or (lambda: False), accept_changes)
     finally:
         ddp.shutdown(ctx)
 
 
 def _train(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device, resume: bool | str | None,
-           should_stop: Callable[[], bool]) -> TrainResult:
+           should_stop: Callable[[], bool], accept_changes: bool = False) -> TrainResult:
     _set_threads(cfg, ctx, device)
     run = build_run(cfg, ctx, device)
-    _start(run, resume)
+    _start(run, resume, accept_changes)
     dataset = build_dataset(cfg.data, cfg.model.scale)
     sampler = StreamBatchSampler(len(dataset), cfg.data.batch_size, seed=cfg.seed, start_iteration=run.iteration,
                                  iterations=cfg.iterations, rank=ctx.rank, world_size=ctx.world_size)
@@ -409,6 +458,7 @@ def _train(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device, resume:
         if cfg.val.hr_dir and ctx.is_main else []
     logger = _Logger(run, run.iteration)
     last: Path | None = None
+    stopped = False
     try:
         for lr, hr in loader:
             run.iteration += 1
@@ -434,9 +484,10 @@ def _train(cfg: TrainConfig, ctx: ddp.DistContext, device: torch.device, resume:
             if validated or scheduled:  # same condition on every rank: the others wait for rank 0
                 ddp.barrier(ctx)
             if stopping:
+                stopped = k < cfg.iterations
                 logger.bar.write(f"stopped at iteration {k}; checkpoint saved, continue with --resume")
                 break
     finally:
         logger.close()
     best_psnr = run.best_psnr if run.best_iteration else None
-    return TrainResult(run.iteration, best_psnr, last, run.history)
+    return TrainResult(run.iteration, best_psnr, last, run.history, stopped)

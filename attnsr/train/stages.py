@@ -195,7 +195,7 @@ def write_init(stage: Stage) -> Path:
 
 
 def train_plan(plan: Sequence[Stage], *, resume: bool | str | None = None,
-               should_stop: Callable[[], bool] | None = None) -> Any:
+               should_stop: Callable[[], bool] | None = None, accept_changes: bool = False) -> Any:
     """Run every stage in order (see the module docstring); returns the last run's ``TrainResult``.
 
     A stopped stage (``should_stop``) ends the plan early; ``resume=True`` continues it. A plain recipe
@@ -204,7 +204,7 @@ def train_plan(plan: Sequence[Stage], *, resume: bool | str | None = None,
     from attnsr.train.loop import train
 
     if len(plan) == 1 and plan[0].init is None:
-        return train(plan[0].cfg, resume=resume, should_stop=should_stop)
+        return train(plan[0].cfg, resume=resume, should_stop=should_stop, accept_changes=accept_changes)
     if resume not in (None, False, True):
         raise ConfigError("--resume: a staged recipe resumes from its own output_dir (no checkpoint path)")
     done = [_finished(s) for s in plan]
@@ -222,7 +222,7 @@ def train_plan(plan: Sequence[Stage], *, resume: bool | str | None = None,
         print(f"stage {number}/{len(plan)} {stage.name}: " + (f"resuming at iteration {iteration}" if iteration
               else _describe_start(stage)), file=sys.stderr)
         if iteration:
-            result = train(stage.cfg, resume=True, should_stop=should_stop)
+            result = train(stage.cfg, resume=True, should_stop=should_stop, accept_changes=accept_changes)
         else:
             if stage.init is not None:
                 write_init(stage)

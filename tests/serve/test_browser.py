@@ -1,14 +1,17 @@
 """The page in a real headless Chromium (Debian's ``chromium``, driven by Playwright over CDP).
 
-Upload, progress, the before/after viewer (both images, one shared zoom/pan), the download's size and
-pixels, an error shown on the page; writes docs/figures/serve.png. Skipped, with the reason, where the
-browser or the driver is missing (``scripts/test.sh`` installs both where it can).
+Upload, the before/after viewer (both images drawn and different, one shared zoom/pan, the split), the
+download's size and pixels, an error shown on the page, the progress bar following the engine's tiles,
+and the API reference page; writes docs/figures/serve.png. Nothing may be fetched from elsewhere. Skipped,
+with the reason, where the browser or the driver is missing (``scripts/test.sh`` installs both where it
+can: the driver is a test extra, the browser comes from Debian's ``chromium`` package).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -32,6 +35,7 @@ def _chromium() -> str:
     return path
 
 
+@pytest.mark.filterwarnings("ignore:dfsa. tiling into:UserWarning")  # the progress part tiles on purpose
 def test_page_upscales_and_compares(tmp_path: Path, temp_parent: Path, serve_live) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright driver is not installed "
                                    "(pip install playwright; the browser itself comes from Debian)")
@@ -64,6 +68,19 @@ def test_page_upscales_and_compares(tmp_path: Path, temp_parent: Path, serve_liv
             sizes = page.evaluate("""() => ['img-before', 'img-after'].map(id => {
                 const i = document.getElementById(id); return [i.complete, i.naturalWidth, i.naturalHeight]; })""")
             assert sizes == [[True, 256, 192], [True, 256, 192]]
+            # both are drawn: the before layer whole, the after layer clipped left of the split; and they
+            # are different pictures (bicubic vs the model), compared pixel by pixel in the page
+            assert page.locator("#img-before").is_visible() and page.locator("#img-after").is_visible()
+            assert page.eval_on_selector("#after-layer", "e => e.style.clipPath") == "inset(0px 0px 0px 50%)"
+            differing = page.evaluate("""() => {
+                const px = (id) => { const i = document.getElementById(id), c = document.createElement('canvas');
+                    c.width = i.naturalWidth; c.height = i.naturalHeight; const g = c.getContext('2d');
+                    g.drawImage(i, 0, 0); return g.getImageData(0, 0, c.width, c.height).data; };
+                const a = px('img-before'), b = px('img-after'); let n = 0;
+                for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) n++;
+                return n / a.length; }""")
+            assert differing > 0.5, differing
+            assert page.eval_on_selector(".card.done progress", "p => [p.value, p.max]") == [1, 1]
             assert page.locator("#gallery button").count() == 1
 
             page.click("#zoom-in")
@@ -93,6 +110,35 @@ def test_page_upscales_and_compares(tmp_path: Path, temp_parent: Path, serve_liv
             page.click("#zoom-fit")
             FIGURE.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(FIGURE), full_page=True)
+
+            page.fill("#tile", "5")  # an unsupported option: the server's one-line error on the card
+            page.set_input_files("#files", files=[{"name": "bad-tile.png", "mimeType": "image/png",
+                                                   "buffer": SAMPLE.read_bytes()}])
+            page.wait_for_function("() => document.querySelectorAll('.card.error').length == 2")
+            assert "tile: use 0 (whole image), 'auto' or 8..4096 pixels, got 5" in page.inner_text(".card.error")
+
+            # the progress bar follows the engine's tiles: 8-px tiles of the 128x96 input -> 16x12 = 192
+            page.evaluate("""() => { window.seen = []; new MutationObserver(() => {
+                const card = document.querySelector('.card'), bar = card.querySelector('progress');
+                window.seen.push([card.querySelector('.state').textContent, bar.value, bar.max]);
+            }).observe(document.getElementById('queue'),
+                       {subtree: true, childList: true, characterData: true, attributes: true}); }""")
+            page.fill("#tile", "8")
+            page.set_input_files("#files", files=[{"name": "tiles.png", "mimeType": "image/png",
+                                                   "buffer": SAMPLE.read_bytes()}])
+            page.wait_for_function("() => document.querySelectorAll('.card.done').length == 2")
+            seen = page.evaluate("window.seen")
+            tiles = [(int(m[1]), v, mx) for t, v, mx in seen if (m := re.fullmatch(r"tile (\d+)/192", t))]
+            assert len({n for n, _, _ in tiles}) >= 2, seen  # at least two different counts were shown
+            assert all(v == n and mx == 192 for n, v, mx in tiles), seen
+            assert [n for n, _, _ in tiles] == sorted(n for n, _, _ in tiles)
+            assert seen[-1] == ["done · 256×192", 1, 1]
+            assert page.locator("#gallery button").count() == 2
+
+            page.goto(f"{url}/docs")  # the API reference, rendered from /openapi.json without a CDN
+            page.wait_for_selector(".endpoint")
+            assert page.locator(".endpoint").count() == 7
+            assert "POST /v1/upscale" in page.inner_text("#endpoints")
             assert not blocked, f"the page fetched from elsewhere: {blocked}"
         finally:
             browser.close()

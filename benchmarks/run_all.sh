@@ -41,4 +41,9 @@ run bundled_seeds    benchmarks/bundled_seeds.py --data "$shared/datasets/T91" $
 run photo_candidates benchmarks/photo_candidates.py --data "$shared/datasets/T91" $(minutes) --json "$out/photo_candidates.json"
 if (( quick )); then q_req=4; else q_req=20; fi
 run serve_load       benchmarks/serve_load.py --threads 1 --requests "$q_req" --json "$out/serve_load.json"
+run borders          benchmarks/borders.py --datasets "$shared/datasets/Set5" "$shared/datasets/Set14"
+if (( quick )); then q_hspan="--sizes 32,48 --image 64"; else q_hspan="--sizes 96,128 --image 224"; fi
+# shellcheck disable=SC2086
+run hspan_tiles      benchmarks/hspan_tiles.py $q_hspan
+run threads          benchmarks/threads.py --shared "$shared" --iterations 8 --rounds "$q_rep" --competitor 2
 echo "outputs in $out/"

@@ -145,5 +145,5 @@ def test_a_broken_state_dict_gets_one_error_listing_every_problem(name: str) -> 
         assert f"unexpected 1: ['{extra}']" in msg
     else:
         broken[extra] = torch.zeros(1)
-        with pytest.raises(CheckpointError, match=f"not recognised as '{name}'"):
+        with pytest.raises(CheckpointError, match=f"not recognised as a {name} checkpoint"):
             from_official(broken, arch=name, scale=scale)

@@ -141,6 +141,9 @@ class EngineOptions:
     #: the papers evaluate it (``attnsr eval``'s default)
     border: str = "mirror"
 
+    def __post_init__(self) -> None:
+        _check_options(self)
+
 
 #: layers whose work grows with the square of the pixels one forward sees (every query against every key)
 QUADRATIC_LAYERS = {"HSPA"}
@@ -179,9 +182,6 @@ def cost_optimal_tile(height: int, width: int, overlap: int, c1: float, c2: floa
 
     candidates = sorted({largest, *range(32, largest, 8)}, reverse=True)
     return min(candidates, key=cost)  # ties: the first, i.e. the largest tile
-
-    def __post_init__(self) -> None:
-        _check_options(self)
 
 
 def _check_options(o: EngineOptions) -> None:

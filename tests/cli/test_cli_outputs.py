@@ -71,7 +71,7 @@ def test_same_stem_different_formats_do_not_collide(tmp_path: Path, capsys: pyte
     _img(tmp_path / "img.tif", 200)
     out = tmp_path / "out"
     assert main(["upscale", str(tmp_path / "img.webp"), str(tmp_path / "img.tif"), "-o", str(out),
-                 "--model", "bicubic"]) == 0
+                 "--model", "bicubic", "--ext", "png"]) == 0
     assert "same name" in capsys.readouterr().err
     webp, tif = load_image(out / "img-webp_x2.png"), load_image(out / "img-tif_x2.png")
     assert abs(webp.rgb.mean().item() - 40 / 255) < 0.02 and abs(tif.rgb.mean().item() - 200 / 255) < 0.02

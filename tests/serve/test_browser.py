@@ -117,7 +117,8 @@ def test_page_upscales_and_compares(tmp_path: Path, temp_parent: Path, serve_liv
             page.wait_for_function("() => document.querySelectorAll('.card.error').length == 2")
             assert "tile: use 0 (whole image), 'auto' or 8..4096 pixels, got 5" in page.inner_text(".card.error")
 
-            # the progress bar follows the engine's tiles: 8-px tiles of the 128x96 input -> 16x12 = 192
+            # the progress bar follows the engine's tiles: 8-px tiles of the 128x96 input mirrored by the 16-px
+            # overlap (160x128) -> 20x16 = 320
             page.evaluate("""() => { window.seen = []; new MutationObserver(() => {
                 const card = document.querySelector('.card'), bar = card.querySelector('progress');
                 window.seen.push([card.querySelector('.state').textContent, bar.value, bar.max]);
@@ -128,9 +129,9 @@ def test_page_upscales_and_compares(tmp_path: Path, temp_parent: Path, serve_liv
                                                    "buffer": SAMPLE.read_bytes()}])
             page.wait_for_function("() => document.querySelectorAll('.card.done').length == 2")
             seen = page.evaluate("window.seen")
-            tiles = [(int(m[1]), v, mx) for t, v, mx in seen if (m := re.fullmatch(r"tile (\d+)/192", t))]
+            tiles = [(int(m[1]), v, mx) for t, v, mx in seen if (m := re.fullmatch(r"tile (\d+)/320", t))]
             assert len({n for n, _, _ in tiles}) >= 2, seen  # at least two different counts were shown
-            assert all(v == n and mx == 192 for n, v, mx in tiles), seen
+            assert all(v == n and mx == 320 for n, v, mx in tiles), seen
             assert [n for n, _, _ in tiles] == sorted(n for n, _, _ in tiles)
             assert seen[-1] == ["done · 256×192", 1, 1]
             assert page.locator("#gallery button").count() == 2

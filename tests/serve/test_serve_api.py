@@ -260,7 +260,7 @@ def test_job_lifecycle_status_result_before_delete(tmp_path: Path, temp_parent: 
         job_id = r.json()["id"]
         status = wait_done(client, job_id)
         assert status["state"] == "done" and status["error"] is None
-        assert status["tiles_done"] == status["tiles_total"] == 6 * 6  # ceil(44/8) x ceil(48/8) tiles of 8 px
+        assert status["tiles_done"] == status["tiles_total"] == 10 * 10  # tiles of 8 px over the image mirrored by the 16-px overlap: ceil(76/8) x ceil(80/8)
         assert (status["width"], status["height"], status["out_width"], status["out_height"]) == (48, 44, 96, 88)
         assert status["result"] == f"/v1/jobs/{job_id}/result" and status["before"] == f"/v1/jobs/{job_id}/before"
         result = client.get(status["result"])
@@ -444,9 +444,9 @@ def test_delete_stops_a_running_job_at_the_next_tile(temp_parent: Path, make_png
     net, models = gated(stop_at=3)
     with serving(temp_parent, models) as (client, jobs):
         job_id = post(client, make_png((48, 48, 3)), model="gated", tile=8, respond="job").json()["id"]
-        assert net.reached.wait(30)  # tile 3 of 36 is running
+        assert net.reached.wait(30)  # tile 3 of 100 (the image mirrored by the overlap) is running
         status = client.get(f"/v1/jobs/{job_id}").json()
-        assert (status["state"], status["tiles_done"], status["tiles_total"]) == ("running", 2, 36)
+        assert (status["state"], status["tiles_done"], status["tiles_total"]) == ("running", 2, 100)
         assert client.delete(f"/v1/jobs/{job_id}").json()["state"] == "cancelled"
         net.release.set()
         wait_for(lambda: client.get(f"/v1/jobs/{job_id}").status_code == 404, "the cancelled job to go")

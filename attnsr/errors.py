@@ -23,6 +23,18 @@ class ConfigError(AttnsrError, ValueError):
     """A configuration with an unknown key, a wrong type or an invalid value."""
 
 
+class UnknownNetworkError(ConfigError, KeyError):
+    """A network name the registry does not know; the message lists the known ones. Also a KeyError, as
+    for any failed look-up."""
+
+    __str__ = Exception.__str__  # the message as written (KeyError would quote it)
+
+
+class UnknownKeyError(ConfigError, TypeError):
+    """Config keys a config class does not have; the message lists the valid ones. Also a TypeError, as for
+    an unexpected keyword argument."""
+
+
 class LimitError(AttnsrError, ValueError):
     """An input over a configured limit (upload bytes, image pixels). ``limit`` names the setting and
     ``value`` is its configured number, so a server can report both."""

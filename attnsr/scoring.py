@@ -4,7 +4,7 @@ BasicSR's ``calculate_psnr_ssim.py`` do the same job).
 
 Files are matched by name: an SR file belongs to the HR file whose stem it starts with when the rest is
 empty or a run of the usual suffixes (``_x4``, ``x4``, ``_SR``, ``_rlt``, ``_out``, ... or the user's
-``suffix``); the longest such HR stem wins. The protocol of :mod:`attnsr.evaluation`: HR modcropped to a
+``suffix``); the longest such HR stem wins. The protocol of :mod:`attnsr.eval`: HR modcropped to a
 multiple of the scale, SR quantised to 8 bits, ``crop_border = scale``, a grayscale HR scored on one
 channel. An SR whose size is not the modcropped HR's is a per-file failure that says what the sizes
 suggest (the un-cropped HR, an LR, another scale).
@@ -21,9 +21,16 @@ from pathlib import Path
 from tqdm import tqdm
 
 from attnsr.errors import AttnsrError, ConfigError, ImageError
-from attnsr.evaluation import (DatasetResult, EvalSettings, Scorer, collect_result, dataset_name, list_images,
-                               prepare_metrics, score_pair)
-from attnsr.image.io import load_image
+from attnsr.eval import (
+    DatasetResult,
+    EvalSettings,
+    Scorer,
+    collect_result,
+    dataset_name,
+    prepare_metrics,
+    score_pair,
+)
+from attnsr.image.io import list_images, load_image
 from attnsr.image.resize import modcrop
 
 #: one trailing token of a released SR file name (case-insensitive), optionally after _ - or .

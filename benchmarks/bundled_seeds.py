@@ -23,7 +23,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from attnsr.data.datasets import list_images  # noqa: E402
+from attnsr.image.io import list_images  # noqa: E402
 from attnsr.models import create  # noqa: E402
 from attnsr.models.stats import count_params  # noqa: E402
 from attnsr.train import config_from_dict, train  # noqa: E402

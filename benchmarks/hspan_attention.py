@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 
 from attnsr.models import hspan
+from attnsr.ops import sparsemax
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,7 +50,7 @@ def _naive_tau(z: torch.Tensor, k: int) -> torch.Tensor:
     """τ per row (…×1) by the official growing top-k search."""
     n_keys = z.shape[-1]
     cand = torch.sort(z, dim=-1, descending=True).values if k >= n_keys else torch.topk(z, k, dim=-1).values
-    tau, support = hspan.sparsemax_threshold(cand.reshape(-1, cand.shape[-1]))
+    tau, support = sparsemax.sparsemax_threshold(cand.reshape(-1, cand.shape[-1]))
     tau, support = tau.reshape(*z.shape[:-1], 1), support.reshape(*z.shape[:-1], 1)
     if k < n_keys:
         redo = (support == k).squeeze(-1)

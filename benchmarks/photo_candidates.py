@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bundled_seeds import seconds_per_megapixel, split  # noqa: E402
 
-from attnsr.evaluation import EvalSettings, bicubic_method, evaluate_dataset, prepare_metrics  # noqa: E402
+from attnsr.eval import EvalSettings, bicubic_method, evaluate_dataset, prepare_metrics  # noqa: E402
 from attnsr.models import create  # noqa: E402
 from attnsr.models.stats import count_params  # noqa: E402
 from attnsr.train import config_from_dict, train  # noqa: E402

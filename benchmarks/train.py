@@ -33,7 +33,7 @@ BATCH, LR_PATCH, LR = 16, 24, 1e-3
 
 def plain_loop_speed(data: Path, iterations: int, seed: int = 0) -> float:
     """it/s of a minimal loop: whole images degraded once, random aligned crops, Adam, L1."""
-    from attnsr.data.datasets import list_images
+    from attnsr.image.io import list_images
     from attnsr.image.degrade import degrade
     from attnsr.image.io import read_rgb
     from attnsr.image.resize import modcrop

@@ -16,7 +16,7 @@ import torch
 from attnsr import assets
 from attnsr.cli.main import main
 from attnsr.errors import CheckpointError
-from attnsr.metrics.lpips import BACKBONES
+from attnsr.ops.backbones import BACKBONES
 
 
 class _Evil:

@@ -1,42 +1,61 @@
-"""Training data: patch datasets (HR folder, paired folders, FSANet HDF5) and the resumable sampler."""
+"""Training data: patch datasets (a source of images -- HR folder, paired folders, FSANet HDF5 -- joined with
+a pairing strategy) and the resumable sampler."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from attnsr.data.datasets import H5Dataset, HRFolderDataset, PairedFolderDataset, list_images
+from attnsr.data.datasets import (
+    H5Dataset,
+    HRFolderDataset,
+    PairedFolderDataset,
+    PatchDataset,
+    h5_dataset,
+    hr_folder_dataset,
+    paired_folder_dataset,
+)
 from attnsr.data.sampler import StreamBatchSampler, item_seed
+from attnsr.image.io import list_images
+
+if TYPE_CHECKING:
+    from attnsr.train.config import DataConfig
 
 __all__ = [
     "H5Dataset",
     "HRFolderDataset",
     "PairedFolderDataset",
+    "PatchDataset",
     "StreamBatchSampler",
     "build_dataset",
+    "h5_dataset",
+    "hr_folder_dataset",
     "item_seed",
     "list_images",
     "make_loader",
+    "paired_folder_dataset",
 ]
 
 
-def build_dataset(data, scale: int) -> Dataset:  # data: attnsr.train.config.DataConfig
+def build_dataset(data: DataConfig, scale: int) -> PatchDataset:
     """The dataset a :class:`~attnsr.train.config.DataConfig` describes."""
     from attnsr.errors import ConfigError
 
-    common = dict(scale=scale, lr_patch=data.lr_patch, augment=data.augment, cache=data.cache)
+    common: dict[str, Any] = dict(scale=scale, lr_patch=data.lr_patch, augment=data.augment, cache=data.cache)
     if data.kind == "hr_folder":
         if not data.hr_dir:
             raise ConfigError("data.hr_dir: required for data.kind hr_folder")
-        return HRFolderDataset(data.hr_dir, degradation=data.degradation, hr_rescale=data.hr_rescale, **common)
+        return hr_folder_dataset(data.hr_dir, degradation=data.degradation, hr_rescale=data.hr_rescale, **common)
     if data.kind == "paired":
         if not data.hr_dir or not data.lr_dir:
             raise ConfigError("data.hr_dir and data.lr_dir: both required for data.kind paired")
-        return PairedFolderDataset(data.hr_dir, data.lr_dir, **common)
+        return paired_folder_dataset(data.hr_dir, data.lr_dir, **common)
     if data.kind == "h5":
         if not data.h5_path:
             raise ConfigError("data.h5_path: required for data.kind h5")
-        return H5Dataset(data.h5_path, bgr=data.h5_bgr, **common)
+        return h5_dataset(data.h5_path, bgr=data.h5_bgr, **common)
     raise ConfigError(f"data.kind: unknown kind {data.kind!r}")
 
 

@@ -12,13 +12,15 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from attnsr.atomic import atomic_path
-from attnsr.data.datasets import list_images, read_uint8
+from attnsr.data.sources import read_uint8
 from attnsr.errors import ConfigError
+from attnsr.image.io import list_images
 
 
 def _lr_file(folder: Path, stem: str, scale: int) -> Path:
@@ -36,18 +38,18 @@ def write_h5(hr_dir: str | os.PathLike[str], output: str | os.PathLike[str], *, 
     from attnsr.image.degrade import degrade
 
     files = list_images(hr_dir, what="hr_dir")
-    lr_dirs = {s: Path(d) for s, d in (lr_dirs or {}).items()}
-    mod = math.lcm(*scales) if not lr_dirs else 1
+    lr_paths = {s: Path(d) for s, d in (lr_dirs or {}).items()}
+    mod = math.lcm(*scales) if not lr_paths else 1
     with atomic_path(output) as tmp:
         with h5py.File(tmp, "w") as f:
-            groups = {"HR": f.create_group("HR"), **{s: f.create_group(f"X{s}") for s in scales}}
+            groups: dict[str | int, Any] = {"HR": f.create_group("HR"), **{s: f.create_group(f"X{s}") for s in scales}}
             for i, path in enumerate(files):
                 hr = read_uint8(path)
                 hr = hr[:, : hr.shape[1] // mod * mod, : hr.shape[2] // mod * mod]
                 groups["HR"].create_dataset(str(i), data=hr.permute(1, 2, 0).numpy())
                 for s in scales:
-                    if s in lr_dirs:
-                        lr = read_uint8(_lr_file(lr_dirs[s], path.stem, s))
+                    if s in lr_paths:
+                        lr = read_uint8(_lr_file(lr_paths[s], path.stem, s))
                     else:
                         lr = degrade(hr.float() / 255.0, s, "BI", quantize=True).mul(255.0).round().to(torch.uint8)
                     groups[s].create_dataset(str(i), data=np.ascontiguousarray(lr.permute(1, 2, 0).numpy()))

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 
 import torch
 
+from attnsr.errors import ConfigError
+
 _MIX = 0x9E3779B97F4A7C15
 _MASK = (1 << 63) - 1
 
@@ -36,9 +38,9 @@ class StreamBatchSampler:
     def __init__(self, length: int, batch_size: int, *, seed: int, start_iteration: int = 0,
                  iterations: int | None = None, rank: int = 0, world_size: int = 1) -> None:
         if length < 1:
-            raise ValueError("the training set is empty")
+            raise ConfigError("the training set is empty")
         if batch_size % world_size:
-            raise ValueError(f"data.batch_size {batch_size} is not divisible by the {world_size} processes")
+            raise ConfigError(f"data.batch_size {batch_size} is not divisible by the {world_size} processes")
         self.length = length
         self.batch_size = batch_size
         self.seed = seed

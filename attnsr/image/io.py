@@ -25,14 +25,31 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from attnsr.atomic import atomic_path
-from attnsr.errors import ImageError
+from attnsr.errors import ConfigError, ImageError
 from attnsr.image import png16
 
 DEFAULT_MAX_PIXELS = 200_000_000
+#: suffixes (any case) of the files taken as images when a folder is read: training and validation data,
+#: evaluation and scoring datasets
+IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm")
 #: file suffix -> Pillow format name for writing
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
                  ".tif": "TIFF", ".tiff": "TIFF"}
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+def list_images(folder: str | os.PathLike[str], *, what: str | None = None) -> list[Path]:
+    """Image files (:data:`IMAGE_SUFFIXES`) directly inside ``folder``, sorted by name. A missing folder or
+    one without images is a :class:`ConfigError` naming ``what`` (the config key or option, when given)
+    and the folder."""
+    p = Path(folder)
+    where = f"{what}: {p}" if what else str(p)
+    if not p.is_dir():
+        raise ConfigError(f"{where}: not a folder")
+    files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+    if not files:
+        raise ConfigError(f"{where}: holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return files
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ import zlib
 
 import numpy as np
 
+from attnsr.errors import ImageError
+
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: zlib level when the caller gives none (Pillow's and libpng's usual default)
 DEFAULT_LEVEL = 6
@@ -41,18 +43,18 @@ def _chunks(data: bytes):
         kind = data[pos + 4:pos + 8]
         body = data[pos + 8:pos + 8 + length]
         if len(body) != length:
-            raise ValueError("truncated PNG chunk")
+            raise ImageError("truncated PNG chunk")
         yield kind, body
         if kind == b"IEND":
             return
         pos += 12 + length
-    raise ValueError("truncated PNG (no IEND chunk)")
+    raise ImageError("truncated PNG (no IEND chunk)")
 
 
 def _unfilter(filtered: np.ndarray, ftypes: np.ndarray) -> np.ndarray:
     """Undo PNG filters. ``filtered``: (H, W, bpp) uint8 bytes; ``ftypes``: (H,) filter type per row."""
     if np.any(ftypes > 4):
-        raise ValueError(f"invalid PNG filter type {int(ftypes.max())}")
+        raise ImageError(f"invalid PNG filter type {int(ftypes.max())}")
     h, w, bpp = filtered.shape
     recon = np.zeros((h + 1, w + 1, bpp), dtype=np.int32)  # row 0 / column 0 are the zero border
     f32 = filtered.astype(np.int32)
@@ -71,17 +73,20 @@ def _unfilter(filtered: np.ndarray, ftypes: np.ndarray) -> np.ndarray:
 
 
 def decode(data: bytes) -> np.ndarray:
-    """Decode a PNG accepted by :func:`handles` to (H, W, C) uint16. Raises ValueError when corrupt."""
-    width, height, _depth, ctype, _ = header(data)
+    """Decode a PNG accepted by :func:`handles` to (H, W, C) uint16. Raises ImageError when corrupt."""
+    head = header(data)
+    if head is None:
+        raise ImageError("not a PNG this decoder reads (see handles())")
+    width, height, _depth, ctype, _ = head
     idat = b"".join(body for kind, body in _chunks(data) if kind == b"IDAT")
     try:
         raw = zlib.decompress(idat)
     except zlib.error as exc:
-        raise ValueError(f"corrupt PNG image data ({exc})") from None
+        raise ImageError(f"corrupt PNG image data ({exc})") from None
     channels = _CHANNELS[ctype]
     stride = width * channels * 2
     if len(raw) < height * (stride + 1):
-        raise ValueError("truncated PNG image data")
+        raise ImageError("truncated PNG image data")
     rows = np.frombuffer(raw, dtype=np.uint8, count=height * (stride + 1)).reshape(height, stride + 1)
     pixels = _unfilter(rows[:, 1:].reshape(height, width, channels * 2), rows[:, 0])
     big_endian = pixels.reshape(height, width * channels * 2).view(">u2")

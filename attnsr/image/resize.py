@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
-from attnsr.errors import ImageError
+from attnsr.errors import ConfigError, ImageError
 
 ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, torch.Tensor)
 
@@ -54,6 +55,7 @@ def contributions(in_length: int, out_length: int, scale: float,
     0-based int64 input indices already mirrored into [0, in_length). Columns whose weights are all
     zero are dropped, as MATLAB does. Cached, so treat the arrays as read-only.
     """
+    kernel: Callable[[np.ndarray], np.ndarray]
     if scale < 1 and antialiasing:
         width = _KERNEL_WIDTH / scale
 
@@ -87,18 +89,19 @@ def output_shape(in_hw: tuple[int, int], scale: float | None = None,
     (scale = out / in per dimension) must be given.
     """
     if (scale is None) == (size is None):
-        raise ValueError("imresize: give exactly one of scale or size")
+        raise ConfigError("imresize: give exactly one of scale or size")
     h, w = in_hw
     if h < 1 or w < 1:
         raise ImageError(f"imresize: cannot resize an empty image of size {h}x{w}")
     if scale is not None:
         if not scale > 0 or not math.isfinite(scale):
-            raise ValueError(f"imresize: scale must be positive and finite, got {scale}")
+            raise ConfigError(f"imresize: scale must be positive and finite, got {scale}")
         out = (int(math.ceil(float(scale) * h)), int(math.ceil(float(scale) * w)))
         return out, (float(scale), float(scale))
+    assert size is not None  # exactly one of the two, checked above
     oh, ow = int(size[0]), int(size[1])
     if oh < 1 or ow < 1:
-        raise ValueError(f"imresize: output size must be positive, got {size}")
+        raise ConfigError(f"imresize: output size must be positive, got {size}")
     return (oh, ow), (oh / h, ow / w)
 
 
@@ -141,27 +144,28 @@ def imresize(img: ArrayOrTensor, scale: float | None = None, *, size: tuple[int,
     No clamping of float results (bicubic overshoots slightly outside the input range).
     """
     is_tensor = isinstance(img, torch.Tensor)
+    src: Any = img  # one body for both constraints of ArrayOrTensor; each branch keeps to its kind
     if is_tensor:
-        if img.dim() < 2:
-            raise ImageError(f"imresize: expected a tensor (..., H, W), got shape {tuple(img.shape)}")
-        in_hw = (int(img.shape[-2]), int(img.shape[-1]))
+        if src.dim() < 2:
+            raise ImageError(f"imresize: expected a tensor (..., H, W), got shape {tuple(src.shape)}")
+        in_hw = (int(src.shape[-2]), int(src.shape[-1]))
         dims = (-2, -1)
     else:
-        img = np.asarray(img)
-        if img.ndim not in (2, 3):
-            raise ImageError(f"imresize: expected an array (H, W) or (H, W, C), got shape {img.shape}")
-        in_hw = (int(img.shape[0]), int(img.shape[1]))
+        src = np.asarray(src)
+        if src.ndim not in (2, 3):
+            raise ImageError(f"imresize: expected an array (H, W) or (H, W, C), got shape {src.shape}")
+        in_hw = (int(src.shape[0]), int(src.shape[1]))
         dims = (0, 1)
     out_hw, scales = output_shape(in_hw, scale, size)
-    integer = (img.dtype == torch.uint8) if is_tensor else (img.dtype == np.uint8)
+    integer = (src.dtype == torch.uint8) if is_tensor else (src.dtype == np.uint8)
     if integer:
-        work = img.double() if is_tensor else img.astype(np.float64)
+        work: Any = src.double() if is_tensor else src.astype(np.float64)
     elif is_tensor:
-        if not img.is_floating_point():
-            raise ImageError(f"imresize: unsupported tensor dtype {img.dtype} (use float or uint8)")
-        work = img
+        if not src.is_floating_point():
+            raise ImageError(f"imresize: unsupported tensor dtype {src.dtype} (use float or uint8)")
+        work = src
     else:
-        work = img.astype(np.float64)
+        work = src.astype(np.float64)
     order = (0, 1) if scales[0] <= scales[1] else (1, 0)  # smaller scale first; rows on a tie
     for k in order:
         weights, idx = contributions(in_hw[k], out_hw[k], scales[k], antialiasing)
@@ -182,7 +186,7 @@ def modcrop(img: ArrayOrTensor, scale: int) -> ArrayOrTensor:
     numpy arrays are (H, W) or (H, W, C); torch tensors are (..., H, W).
     """
     if scale < 1:
-        raise ValueError(f"modcrop: scale must be >= 1, got {scale}")
+        raise ConfigError(f"modcrop: scale must be >= 1, got {scale}")
     if isinstance(img, torch.Tensor):
         h, w = img.shape[-2], img.shape[-1]
         return img[..., : h - h % scale, : w - w % scale]

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attnsr.errors import ImageError
+
 _RCOS_POINTS = 256  # rcosFn's table size
 _ANGLE_LUT = 1024  # buildSCFpyr's angular table size
 
@@ -86,9 +88,9 @@ def steerable_pyramid(img: np.ndarray, height: int, nbands: int) -> SteerablePyr
     """
     img = np.asarray(img, dtype=np.float64)
     if img.ndim != 2:
-        raise ValueError(f"steerable_pyramid: expected a 2-D image, got shape {img.shape}")
+        raise ImageError(f"steerable_pyramid: expected a 2-D image, got shape {img.shape}")
     if height < 1 or height > math.floor(math.log2(min(img.shape))) - 2:
-        raise ValueError(f"steerable_pyramid: cannot build {height} levels on an image of shape {img.shape}")
+        raise ImageError(f"steerable_pyramid: cannot build {height} levels on an image of shape {img.shape}")
     log_rad, angle = _polar_grid(*img.shape)
     xr, yr = _raised_cosine()
     high_tab, low_tab = np.sqrt(yr), np.sqrt(np.abs(1.0 - yr))

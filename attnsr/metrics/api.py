@@ -50,7 +50,7 @@ def to_batch(image: Image, name: str = "image") -> tuple[torch.Tensor, bool]:
         try:
             from PIL import Image as PILImage
         except ImportError:  # pragma: no cover - Pillow is a dependency
-            PILImage = None
+            PILImage = None  # type: ignore[assignment]
         if PILImage is not None and isinstance(image, PILImage.Image):
             from attnsr.infer.engine import _array_from_pil
 

@@ -27,62 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attnsr.assets import load_lpips
 from attnsr.errors import ConfigError, ImageError
+from attnsr.ops.backbones import BACKBONES
 
 # official ScalingLayer constants, applied to inputs in [-1, 1]
 _SHIFT = (-0.030, -0.088, -0.188)
 _SCALE = (0.458, 0.448, 0.450)
-
-Conv = tuple[int, int, int, int, int]  # (in, out, kernel, stride, padding), followed by ReLU
-
-
-@dataclass(frozen=True)
-class Backbone:
-    """A feature stack: each stage is an optional 2-D max-pool (kernel, stride) then convs+ReLU, and the
-    last ReLU of every stage is one tapped layer."""
-
-    stages: tuple[tuple[tuple[int, int] | None, tuple[Conv, ...]], ...]
-    min_size: int  # smallest H and W giving a non-empty last feature map
-
-    @property
-    def convs(self) -> list[tuple[int, int, int]]:
-        """(in, out, kernel) of every conv in order -- the shapes the weight converter checks."""
-        return [(c[0], c[1], c[2]) for _, convs in self.stages for c in convs]
-
-    @property
-    def tap_channels(self) -> list[int]:
-        return [convs[-1][1] for _, convs in self.stages]
-
-
-def _vgg_stage(pool: bool, cin: int, cout: int, n: int) -> tuple[tuple[int, int] | None, tuple[Conv, ...]]:
-    return ((2, 2) if pool else None, tuple((cin if i == 0 else cout, cout, 3, 1, 1) for i in range(n)))
-
-
-BACKBONES: dict[str, Backbone] = {
-    # torchvision AlexNet ``features`` as the LPIPS slices cut it (relu1 | pool conv relu2 | pool conv relu3 | ...)
-    "alex": Backbone(
-        stages=(
-            (None, ((3, 64, 11, 4, 2),)),
-            ((3, 2), ((64, 192, 5, 1, 2),)),
-            ((3, 2), ((192, 384, 3, 1, 1),)),
-            (None, ((384, 256, 3, 1, 1),)),
-            (None, ((256, 256, 3, 1, 1),)),
-        ),
-        min_size=31,
-    ),
-    # VGG16 ``features`` up to relu5_3, cut at relu1_2, relu2_2, relu3_3, relu4_3, relu5_3
-    "vgg": Backbone(
-        stages=(
-            _vgg_stage(False, 3, 64, 2),
-            _vgg_stage(True, 64, 128, 2),
-            _vgg_stage(True, 128, 256, 3),
-            _vgg_stage(True, 256, 512, 3),
-            _vgg_stage(True, 512, 512, 3),
-        ),
-        min_size=16,
-    ),
-}
-
 
 @dataclass(frozen=True)
 class LPIPSConfig:
@@ -172,8 +123,6 @@ def load_lpips_model(config: LPIPSConfig = LPIPSConfig(), *, cache: Path | None 
                      device: torch.device | str = "cpu") -> LPIPS:
     """Pretrained, frozen LPIPS in eval mode. Raises :class:`attnsr.assets.MissingAssetError` naming
     ``attnsr assets install lpips`` when the weights are not in the cache."""
-    from attnsr.assets import load_lpips  # the asset layer imports BACKBONES from here
-
     tensors = load_lpips(config.net, cache)
     prefix = head_key(config.version)
     state = {k: v for k, v in tensors.items() if k.startswith("features.")}

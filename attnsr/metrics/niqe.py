@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from importlib import resources
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -172,7 +172,7 @@ def niqe(img: torch.Tensor, *, crop_border: int = 0, convert_to: Literal["y", "g
         if convert_to == "y":
             x = rgb_to_y(x)
         elif convert_to == "gray":
-            x = sum(c * x[:, i : i + 1] for i, c in enumerate(_GRAY))
+            x = cast(torch.Tensor, sum(c * x[:, i : i + 1] for i, c in enumerate(_GRAY)))
         else:
             raise ImageError(f"niqe: convert_to must be 'y' or 'gray', got {convert_to!r}")
     lum = torch.round(x[:, 0] * 255.0)

@@ -156,7 +156,8 @@ def _check_forest(arrays: list[np.ndarray], n_features: int, where: str, path: P
     arrays_out = [left.astype(np.int64), right.astype(np.int64), threshold, value, feature.astype(np.int64)]
     for a in arrays_out:
         a.setflags(write=False)
-    return RegressionForest(*arrays_out, n_features=n_features)
+    left_out, right_out, threshold_out, value_out, feature_out = arrays_out
+    return RegressionForest(left_out, right_out, threshold_out, value_out, feature_out, n_features=n_features)
 
 
 def _read_mat(path: Path) -> dict[str, object]:
@@ -204,7 +205,7 @@ def forest_predict(forest: RegressionForest, x: np.ndarray) -> float:
     """regRF prediction for one feature vector: every tree descended at once, mean of the leaf values."""
     x = np.asarray(x, dtype=np.float64)
     if x.shape != (forest.n_features,):
-        raise ValueError(f"forest_predict: expected {forest.n_features} features, got shape {x.shape}")
+        raise ImageError(f"forest_predict: expected {forest.n_features} features, got shape {x.shape}")
     trees = np.arange(forest.left.shape[1])
     node = np.zeros_like(trees)
     for _ in range(forest.left.shape[0]):  # daughters follow their parent, so this bounds the depth

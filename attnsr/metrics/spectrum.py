@@ -111,7 +111,8 @@ def radial_power(sr: torch.Tensor, hr: torch.Tensor, *, n_bins: int = 64,
     bin_of = torch.clamp((rho[in_profile] * n_bins).long(), max=n_bins - 1)
     counts = torch.bincount(bin_of, minlength=n_bins).clamp(min=1).double()
     profiles = [torch.bincount(bin_of, weights=p[in_profile], minlength=n_bins) / counts for p in powers]
-    return Spectrum(*profiles, *bands, edges=tuple(edges), count=n)
+    return Spectrum(profiles[0], profiles[1], profiles[2], bands[0], bands[1], bands[2],
+                    edges=(float(edges[0]), float(edges[1])), count=n)
 
 
 def combine(spectra: Sequence[Spectrum]) -> Spectrum:
@@ -151,12 +152,12 @@ def write_spectrum_csv(path: Path, spectra: Mapping[str, Spectrum]) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     with path.with_name(f"{path.stem}_profile.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["label", "rho_from", "rho_to", "power_hr", "power_sr", "power_err"])
+        profile = csv.writer(f)
+        profile.writerow(["label", "rho_from", "rho_to", "power_hr", "power_sr", "power_err"])
         for label, s in spectra.items():
             e = s.bin_edges.tolist()
             for i in range(s.profile_hr.numel()):
-                writer.writerow([label, e[i], e[i + 1], *(float(p[i]) / s.count
+                profile.writerow([label, e[i], e[i + 1], *(float(p[i]) / s.count
                                                           for p in (s.profile_hr, s.profile_sr, s.profile_err))])
     return path
 

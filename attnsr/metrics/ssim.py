@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from attnsr.errors import ImageError
 from attnsr.metrics._prepare import ImageLike, prepare_pair
 
 WINDOW_SIZE = 11
@@ -45,7 +46,7 @@ def ssim(sr: ImageLike, hr: ImageLike, *, crop_border: int, test_y: bool = True)
     """Mean SSIM of ``sr`` against ``hr`` (same inputs as :func:`attnsr.metrics.psnr`); in [-1, 1]."""
     a, b = prepare_pair(sr, hr, crop_border, test_y)
     if min(a.shape[0], a.shape[1]) < WINDOW_SIZE:
-        raise ValueError(f"ssim: image {a.shape[:2]} after border crop is smaller than the "
+        raise ImageError(f"ssim: image {a.shape[:2]} after border crop is smaller than the "
                          f"{WINDOW_SIZE}x{WINDOW_SIZE} window")
     per_channel = [ssim_map(a[..., c], b[..., c]).mean() for c in range(a.shape[-1])]
     return float(np.mean(per_channel))

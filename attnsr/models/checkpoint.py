@@ -131,9 +131,9 @@ def save_model(model: nn.Module, path: str | os.PathLike[str], *, extra: Mapping
     name = getattr(model, "attnsr_name", None)
     cfg = getattr(model, "attnsr_config", None)
     if name is None or cfg is None:
-        raise ValueError("model was not built by attnsr.models.create/from_official; arch unknown")
+        raise CheckpointError("model was not built by attnsr.models.create/from_official; arch unknown")
     if getattr(model, "attnsr_folded", False):
-        raise ValueError("model was folded for inference (weight norm merged); save the unfolded model")
+        raise CheckpointError("model was folded for inference (weight norm merged); save the unfolded model")
     meta = {"format": FORMAT_TAG, "arch": name, "scale": str(getattr(cfg, "scale", "")),
             "config": _config_to_json(cfg)}
     meta.update(extra or {})
@@ -197,7 +197,8 @@ def _build_own(tensors: StateDict, meta: Mapping[str, str], where: str, arch: st
     refused, and each override is honoured when the weights still fit (e.g. ``res_scale``), else refused,
     always with a :class:`ConfigError` naming the key and both values."""
     model = _build_from_meta(tensors, meta, where=where)
-    name, cfg = model.attnsr_name, model.attnsr_config
+    name: str = getattr(model, "attnsr_name")
+    cfg: Any = getattr(model, "attnsr_config")
     changed = {k: v for k, v in overrides.items() if getattr(cfg, k, object()) != v}
     problems = []
     if arch is not None and name not in {e.name for e in arch_candidates(arch)}:
@@ -239,9 +240,9 @@ def detect_entry(sd: StateDict, arch: str | None = None, where: str = "checkpoin
         asked = {e.name for e in candidates}
         others = [e.name for e in registry.all_entries().values()
                   if e.detect is not None and e.name not in asked and e.detect(sd) is not None]
-        found = f"; its keys are those of {others[0]}" if others else ""
+        hint = f"; its keys are those of {others[0]}" if others else ""
         raise CheckpointError(f"{where}: not recognised as a {arch.lower()} checkpoint ({len(sd)} keys, first: "
-                              f"{list(sd)[:3]}){found}")
+                              f"{list(sd)[:3]}){hint}")
     raise CheckpointError(
         f"{where}: state dict not recognised as any known network ({len(sd)} keys, first: {list(sd)[:5]}); name the "
         "network with --model NAME (in Python: the arch argument)"

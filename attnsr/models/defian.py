@@ -25,7 +25,6 @@ State-dict keys are exactly the official ones (no prefix), so the converter only
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,8 +32,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from attnsr.errors import ConfigError
+from attnsr.errors import ConfigError, ImageError
 from attnsr.models.checkpoint import check_keys
+from attnsr.models.keys import key_indices
 from attnsr.models.registry import NetworkEntry, StateDict
 
 #: ImageNet statistics of the official input normalisation (torchvision ``Normalize``).
@@ -116,7 +116,7 @@ class MSHF(nn.Module):
     def __init__(self, channels: int, kernel: int = 3) -> None:
         super().__init__()
         dilation = (kernel - 1) // 2
-        conv = dict(kernel_size=3, padding=dilation, dilation=dilation, groups=channels, bias=True)
+        conv: dict[str, Any] = dict(kernel_size=3, padding=dilation, dilation=dilation, groups=channels, bias=True)
         self.grad_xx = nn.Conv2d(channels, channels, **conv)
         self.grad_yy = nn.Conv2d(channels, channels, **conv)
         self.grad_xy = nn.Conv2d(channels, channels, **conv)
@@ -290,7 +290,7 @@ class DeFiAN(nn.Module):
 
     def _run(self, x: torch.Tensor, maps: dict[str, torch.Tensor] | None) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] * x.shape[3] < 2:
-            raise ValueError(f"DeFiAN expects N×3×H×W with H·W ≥ 2, got {tuple(x.shape)}")
+            raise ImageError(f"DeFiAN expects N×3×H×W with H·W ≥ 2, got {tuple(x.shape)}")
         f0 = self.input(x)
         b = f0
         for i, module in enumerate(self.body):
@@ -371,8 +371,8 @@ def infer_config(sd: StateDict) -> dict[str, Any] | None:
         scale = 2
     else:
         return None
-    modules = {int(m.group(1)) for k in sd if (m := re.match(r"body\.(\d+)\.body_block\.", k))}
-    blocks = {int(m.group(1)) for k in sd if (m := re.match(r"body\.0\.body_block\.(\d+)\.", k))}
+    modules = key_indices(sd, r"body\.(\d+)\.body_block\.")
+    blocks = key_indices(sd, r"body\.0\.body_block\.(\d+)\.")
     squeezed = int(sd["body.0.body_block.0.calayer.0.weight"].shape[0])
     return {
         "scale": scale,

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from attnsr.errors import ConfigError
+
 #: registry name -> purpose, where it is not "PSNR" (L1/L2-trained fidelity models)
 PURPOSES: dict[str, str] = {"fasrgan": "GAN", "fssrgan": "GAN", "fafssrgan": "GAN", "srvgg": "real-photo"}
 
@@ -62,7 +64,7 @@ def describe(model: nn.Module, scale: int | None = None) -> ModelDescriptor:
     cfg = getattr(model, "attnsr_config", None)
     s = scale or getattr(cfg, "scale", None) or getattr(model, "scale", None)
     if not isinstance(s, int):
-        raise ValueError("describe: cannot tell the model's scale; pass scale=")
+        raise ConfigError("describe: cannot tell the model's scale; pass scale=")
     name = getattr(model, "attnsr_name", None) or type(model).__name__.lower()
     if isinstance(model, Bicubic):
         return ModelDescriptor("bicubic", s, purpose="baseline")

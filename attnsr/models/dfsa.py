@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from attnsr.errors import ConfigError
-from attnsr.models.rcan import infer_rgb_range, infer_scale
+from attnsr.models.keys import conv_width, fits_grammar, infer_rgb_range, infer_scale, key_indices, same_layout
 from attnsr.models.registry import NetworkEntry, StateDict
 from attnsr.ops.common import DIV2K_MEAN, CALayer, MeanShift, Upsampler, default_conv
 from attnsr.ops.dct import FREQ_RANKINGS, RANKING_GRID
@@ -241,23 +241,19 @@ _KEY_GRAMMAR = {
 }
 
 
-def _indices(sd: StateDict, pattern: str) -> set[int]:
-    rx = re.compile(pattern)
-    return {int(m.group(1)) for k in sd if (m := rx.match(k))}
-
-
 def _attention_fields(sd: StateDict, prefix: str, n_feats: int) -> dict[str, Any]:
     """Attention config from the block whose attention keys start with ``prefix`` (e.g. 'body.0.body.0.body.3')."""
-    conv = sd.get(f"{prefix}.conv_du.0.weight")
-    if conv is None or conv.ndim != 4:
+    conv = conv_width(sd, f"{prefix}.conv_du.0.weight")
+    if conv is None:
         return {"attention": "none"}
-    fields: dict[str, Any] = {"reduction": max(1, n_feats // max(1, int(conv.shape[0])))}
+    out_ch, in_ch = conv
+    fields: dict[str, Any] = {"reduction": max(1, n_feats // max(1, out_ch))}
     mix = sd.get(f"{prefix}.freq_weight")
     if mix is not None:
         return {**fields, "attention": "mmca", "mmca_excitation": "freqmix", "n_freqs": int(mix.numel())}
-    if conv.shape[1] == n_feats:
+    if in_ch == n_feats:
         return {**fields, "attention": "ca"}  # also MMCA "fcanet", which has no extra parameters
-    return {**fields, "attention": "mmca", "mmca_excitation": "flatten", "n_freqs": int(conv.shape[1]) // n_feats}
+    return {**fields, "attention": "mmca", "mmca_excitation": "flatten", "n_freqs": in_ch // n_feats}
 
 
 def _hpf_fields(sd: StateDict, prefix: str | None) -> dict[str, Any]:
@@ -281,19 +277,20 @@ def detect(sd: StateDict) -> dict[str, Any] | None:
     "residual" vs "highpass", res_scale, and MMCA "fcanet" (read as attention="ca"). A plain RCAN dict fits
     (attention="ca", no HPF; "rcan" claims it first in registry order); a plain EDSR dict is not claimed.
     """
-    if "head.0.weight" not in sd or "tail.1.weight" not in sd or sd["head.0.weight"].ndim != 4:
+    head = conv_width(sd, "head.0.weight")
+    if head is None or "tail.1.weight" not in sd:
         return None
     backbone = "rcan" if "body.0.body.0.body.0.weight" in sd else "edsr" if "body.0.body.0.weight" in sd else None
-    if backbone is None or not all(_KEY_GRAMMAR[backbone].match(k) for k in sd):
+    if backbone is None or not fits_grammar(sd, _KEY_GRAMMAR[backbone]):
         return None
-    n_feats = int(sd["head.0.weight"].shape[0])
+    n_feats = head[0]
     found: dict[str, Any] = {"backbone": backbone, "n_feats": n_feats}
     if backbone == "rcan":
-        found["n_resgroups"] = len(_indices(sd, r"^body\.(\d+)\.body\.0\.body\.0\.weight$"))
-        found["n_resblocks"] = len(_indices(sd, r"^body\.0\.body\.(\d+)\.body\.0\.weight$"))
+        found["n_resgroups"] = len(key_indices(sd, r"^body\.(\d+)\.body\.0\.body\.0\.weight$"))
+        found["n_resblocks"] = len(key_indices(sd, r"^body\.0\.body\.(\d+)\.body\.0\.weight$"))
         block = "body.0.body.0.body"
     else:
-        found["n_resblocks"] = len(_indices(sd, r"^body\.(\d+)\.body\.0\.weight$"))
+        found["n_resblocks"] = len(key_indices(sd, r"^body\.(\d+)\.body\.0\.weight$"))
         block = "body.0.body"
     if f"{block}.3.kernel_conv.weight" in sd:
         found.update(_hpf_fields(sd, f"{block}.3"), hpf_placement="block")
@@ -316,12 +313,6 @@ def detect_edsr(sd: StateDict) -> dict[str, Any] | None:
     return found if found is not None and found["backbone"] == "edsr" else None
 
 
-def convert(sd: StateDict, cfg: DFSAConfig) -> dict[str, torch.Tensor]:
-    """DFSA has no official checkpoint; our keys are the format. Returns a new dict (input untouched)."""
-    del cfg
-    return dict(sd)
-
-
 # --------------------------------------------------------------------------------------- registry entries
 
 # Trainable parameters (frozen MeanShift excluded), spec §4.3: P_RCAN + 200·(4,420 − 580) + 10·41,616.
@@ -338,7 +329,7 @@ ENTRIES: tuple[NetworkEntry, ...] = (
         scales=(2, 3, 4),
         official_params=DFSA_PARAMS,
         detect=detect,
-        convert=convert,
+        convert=same_layout,
         summary="DFSA (ICCV 2021, re-implemented from the paper): RCAN + MMCA + dynamic high-pass per group",
     ),
     NetworkEntry(
@@ -349,7 +340,7 @@ ENTRIES: tuple[NetworkEntry, ...] = (
         defaults=EDSR_BASELINE,
         official_params=DFSA_EDSR_PARAMS,
         detect=detect_edsr,  # without arch=, "dfsa" (first in order) claims both backbones
-        convert=convert,
+        convert=same_layout,
         summary="DFSA units on EDSR-baseline (16 blocks, 64 feats): MMCA + dynamic high-pass in every block",
     ),
 )

@@ -33,8 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attnsr.errors import ConfigError
+from attnsr.errors import ConfigError, ImageError
 from attnsr.models import rrdbnet
+from attnsr.models.keys import with_bn_counters
 from attnsr.models.registry import NetworkEntry, StateDict
 
 UNET_PREFIXES = ("inc.", "down1.", "down2.", "down3.", "up2.", "up3.", "up4.", "outc.", "classifier.")
@@ -140,7 +141,7 @@ class UNetDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if tuple(x.shape[2:]) != (self.patch_size, self.patch_size):
-            raise ValueError(f"fasrgan_unet: input must be {self.patch_size}×{self.patch_size} (the score "
+            raise ImageError(f"fasrgan_unet: input must be {self.patch_size}×{self.patch_size} (the score "
                              f"head is a Linear layer), got shape {tuple(x.shape)}")
         x1 = self.inc(x)
         x2 = self.down1(x1)
@@ -173,25 +174,6 @@ def detect_unet(sd: StateDict) -> dict[str, Any] | None:
     return found
 
 
-def with_bn_counters(sd: StateDict) -> dict[str, torch.Tensor]:
-    """Copy of ``sd`` plus a zero ``num_batches_tracked`` beside every BN ``running_mean`` that lacks one.
-
-    Checkpoints saved with torch < 0.4.1 have no such key (spec §7); it never affects eval outputs.
-    """
-    out = dict(sd)
-    for key in sd:
-        if key.endswith(".running_mean"):
-            counter = key[: -len("running_mean")] + "num_batches_tracked"
-            out.setdefault(counter, torch.tensor(0, dtype=torch.long))
-    return out
-
-
-def convert_unet(sd: StateDict, cfg: UNetDiscriminatorConfig) -> dict[str, torch.Tensor]:
-    """Official U-Net keys are ours; only missing BN counters are filled in. Never mutates ``sd``."""
-    del cfg
-    return with_bn_counters(sd)
-
-
 # official_params: trainable parameters, sum(p.numel() for p in model.parameters()), BN running stats
 # excluded (spec §8 / param_counts.json).
 ENTRIES: tuple[NetworkEntry, ...] = (
@@ -214,7 +196,7 @@ ENTRIES: tuple[NetworkEntry, ...] = (
         scales=(1,),
         official_params={1: 70_473_220},
         detect=detect_unet,
-        convert=convert_unet,
+        convert=with_bn_counters,
         role="discriminator",
         summary="FASRGAN U-Net discriminator: 128×128 RGB -> (score, per-pixel 3-channel score map)",
     ),

@@ -24,7 +24,6 @@ frozen MeanShift values.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +33,7 @@ from torch import nn
 
 from attnsr.errors import CheckpointError, ConfigError
 from attnsr.models.checkpoint import check_keys
+from attnsr.models.keys import key_indices
 from attnsr.models.registry import NetworkEntry, StateDict
 from attnsr.ops.common import MeanShift as _Shift1x1
 from attnsr.ops.weight_norm import WNConv2d
@@ -321,7 +321,7 @@ def forward_chop(model: nn.Module, x: torch.Tensor, *, scale: int | None = None,
     """
     s = int(scale if scale is not None else getattr(model, "scale"))
     if shave < 0:
-        raise ValueError(f"forward_chop: shave must be >= 0, got {shave}")
+        raise ConfigError(f"forward_chop: shave must be >= 0, got {shave}")
     n, _, h, w = x.shape
     hh, wh = h // 2, w // 2
     hc, wc = min(hh + shave, h), min(wh + shave, w)
@@ -345,7 +345,6 @@ def build(cfg: FSANetConfig) -> FSANet:
 
 _UP0 = "upscample.up.body.0.weight_v"
 _SIGNATURE = ("sub_mean.shifter.weight", "entry_1.weight_v", "assp_residual1.ASPP2_block1.conv1.0.weight_v", _UP0)
-_BODY_INDEX = re.compile(r"^body\.(\d+)\.")
 
 
 def _scale_from_keys(sd: StateDict) -> int:
@@ -366,7 +365,7 @@ def detect(sd: StateDict) -> dict[str, Any] | None:
     """Config kwargs (scale, n_blocks, group) of an official FSANet state dict, or None if it is not one."""
     if not all(k in sd for k in _SIGNATURE):
         return None
-    indices = {int(m.group(1)) for k in sd if (m := _BODY_INDEX.match(k))}
+    indices = key_indices(sd, r"^body\.(\d+)\.")
     if indices != set(range(len(indices))) or not indices:
         raise CheckpointError(f"fsanet: body block indices are not 0..n-1: {sorted(indices)}")
     per_group = sd[_UP0].shape[1]

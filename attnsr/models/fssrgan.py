@@ -40,8 +40,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from attnsr.errors import ConfigError
+from attnsr.errors import ConfigError, ImageError
 from attnsr.models import fasrgan, rrdbnet
+from attnsr.models.keys import count_indexed, with_bn_counters
 from attnsr.models.registry import NetworkEntry, StateDict
 from attnsr.ops.rrdb import LRELU_SLOPE, ShortcutBlock, conv3x3, rrdb_stack
 
@@ -130,7 +131,7 @@ class VGGDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if tuple(x.shape[2:]) != (self.patch_size, self.patch_size):
-            raise ValueError(f"VGG discriminator: input must be {self.patch_size}×{self.patch_size} (the "
+            raise ImageError(f"VGG discriminator: input must be {self.patch_size}×{self.patch_size} (the "
                              f"classifier is a Linear layer), got shape {tuple(x.shape)}")
         return self.classifier(self.features(x).flatten(1))
 
@@ -222,7 +223,7 @@ def detect_extractor(sd: StateDict) -> dict[str, int] | None:
     if "model.1.sub.RDB1.conv1.0.weight" in sd:  # nb = 1: un-indexed keys (spec Q4)
         nb = 1
     else:
-        nb = rrdbnet.indexed_blocks(sd, "model.1.sub.")
+        nb = count_indexed(sd, "model.1.sub.{}.RDB1.conv1.0.weight")
         if nb == 0 or f"model.1.sub.{nb}.weight" in sd:  # a closing conv means RRDBNet, not model_ex
             return None
     first = sd["model.0.weight"]
@@ -270,35 +271,29 @@ def detect_unet(sd: StateDict) -> dict[str, Any] | None:
     return {**e, **{("d_nf" if k == "nf" else k): v for k, v in d.items()}}
 
 
-def convert(sd: StateDict, cfg: Any) -> dict[str, torch.Tensor]:
-    """``E.``/``G.``/``D.`` keys are ours; missing BN counters (old torch) are added. Never mutates ``sd``."""
-    del cfg
-    return fasrgan.with_bn_counters(sd)
-
-
 # official_params: trainable parameters of the whole entry model, sum(p.numel() for p in
 # model.parameters()) (BN running stats excluded): E+G for generators, E+D for discriminators (spec §8).
 ENTRIES: tuple[NetworkEntry, ...] = (
     NetworkEntry(
         name="fssrgan", config_cls=FsSRGANConfig, build=build_generator, scales=(4,),
-        official_params={4: 12_418_371}, detect=detect_generator, convert=convert, role="generator",
+        official_params={4: 12_418_371}, detect=detect_generator, convert=with_bn_counters, role="generator",
         summary="Fs-SRGAN generator G(E(x)): shared extractor (1 RRDB) + RRDBNet tail (16 RRDBs), ×4",
     ),
     NetworkEntry(
         name="fafssrgan", config_cls=FsSRGANConfig, build=build_generator, scales=(4,),
         defaults={"nb_e": 2, "nb_g": 15}, official_params={4: 12_418_371},
         # Same keys as Fs-SRGAN: auto-detection answers ``fssrgan``; reached with arch="fafssrgan".
-        detect=detect_generator, convert=convert, role="generator",
+        detect=detect_generator, convert=with_bn_counters, role="generator",
         summary="FA+Fs-SRGAN generator G(E(x)): shared extractor (2 RRDBs) + RRDBNet tail (15 RRDBs), ×4",
     ),
     NetworkEntry(
         name="fssrgan_vgg192", config_cls=FsVGGDiscriminatorConfig, build=build_discriminator, scales=(1,),
-        official_params={1: 21_456_905}, detect=detect_vgg, convert=convert, role="discriminator",
+        official_params={1: 21_456_905}, detect=detect_vgg, convert=with_bn_counters, role="discriminator",
         summary="Fs-SRGAN discriminator D(E(x)): VGG-style, 192×192 RGB -> score",
     ),
     NetworkEntry(
         name="fafssrgan_unet", config_cls=FAFsUNetDiscriminatorConfig, build=build_discriminator,
-        scales=(1,), official_params={1: 71_948_996}, detect=detect_unet, convert=convert,
+        scales=(1,), official_params={1: 71_948_996}, detect=detect_unet, convert=with_bn_counters,
         role="discriminator",
         summary="FA+Fs-SRGAN discriminator D(E(x)): U-Net on 64-ch features, 128×128 -> (score, map)",
     ),

@@ -59,6 +59,6 @@ def prune_blocks(model: nn.Module, blocks: int, groups: int = 0) -> nn.Module:
     state = prune_state(model.state_dict(), groups, blocks, cfg.n_resgroups, cfg.n_resblocks)
     options = {**dataclasses.asdict(cfg), "n_resgroups": groups, "n_resblocks": blocks}
     scale = options.pop("scale")
-    pruned = create(name, scale=scale, **options)
+    pruned = create(str(name), scale=scale, **options)
     pruned.load_state_dict(state, strict=True)
     return pruned

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from attnsr.errors import ConfigError
+from attnsr.models.keys import conv_width, fits_grammar, infer_rgb_range, infer_scale, key_indices
 from attnsr.models.registry import NetworkEntry, StateDict
 from attnsr.ops.common import DIV2K_MEAN, CALayer, MeanShift, Upsampler, default_conv
 
@@ -119,35 +120,6 @@ _RCAN_KEY = re.compile(
 _SIGNATURE = ("head.0.weight", "tail.1.weight", "body.0.body.0.body.3.conv_du.0.weight")
 
 
-def _count(sd: StateDict, pattern: str) -> int:
-    """Number of distinct integers i such that some key matches ``pattern`` with ``(\\d+)`` = i."""
-    rx = re.compile(pattern)
-    return len({m.group(1) for k in sd if (m := rx.match(k))})
-
-
-def infer_scale(sd: StateDict, n_feats: int, prefix: str = "tail.0.") -> int | None:
-    """Scale from the EDSR-family upsampler at ``prefix`` (``tail.0.``; BasicSR: ``upsample.``): one ×2
-    stage per conv of 4C outputs, or one ×3 (a conv of 9C outputs)."""
-    convs = sorted(int(m.group(1)) for k in sd if (m := re.match(rf"^{re.escape(prefix)}(\d+)\.weight$", k)))
-    if not convs:
-        return None
-    first = sd[f"{prefix}{convs[0]}.weight"].shape[0]
-    if first == 9 * n_feats and len(convs) == 1:
-        return 3
-    if first == 4 * n_feats:
-        return 2 ** len(convs)
-    return None
-
-
-def infer_rgb_range(sd: StateDict, default: float = 255.0) -> float:
-    """rgb_range from ``sub_mean.bias`` = -rgb_range·mean (std 1); 1 or 255, else the default."""
-    bias = sd.get("sub_mean.bias")
-    if bias is None or bias.numel() != 3 or bias.is_meta:
-        return default
-    ratio = float(-bias[0]) / DIV2K_MEAN[0]
-    return 1.0 if abs(ratio - 1.0) < 1e-3 else default
-
-
 def detect(sd: StateDict) -> dict[str, Any] | None:
     """Config of an official or BasicSR RCAN state dict, or None when its keys are not RCAN's.
 
@@ -157,24 +129,23 @@ def detect(sd: StateDict) -> dict[str, Any] | None:
     """
     if is_basicsr(sd):
         return _detect_basicsr(sd)
-    if not all(k in sd for k in _SIGNATURE) or not all(_RCAN_KEY.match(k) for k in sd):
+    if not fits_grammar(sd, _RCAN_KEY, _SIGNATURE):
         return None
-    head = sd["head.0.weight"]
-    ca = sd["body.0.body.0.body.3.conv_du.0.weight"]
-    if head.ndim != 4 or ca.ndim != 4 or head.shape[1] != 3:
+    head, ca = conv_width(sd, "head.0.weight"), conv_width(sd, "body.0.body.0.body.3.conv_du.0.weight")
+    if head is None or ca is None or head[1] != 3:
         return None
-    n_feats = int(head.shape[0])
-    if ca.shape[1] != n_feats or ca.shape[0] == 0:
+    n_feats = head[0]
+    if ca[1] != n_feats or ca[0] == 0:
         return None  # CA fed by something other than one value per channel: not RCAN
-    n_resgroups = _count(sd, r"^body\.(\d+)\.body\.0\.body\.0\.weight$")
-    n_resblocks = _count(sd, r"^body\.0\.body\.(\d+)\.body\.0\.weight$")
+    n_resgroups = len(key_indices(sd, r"^body\.(\d+)\.body\.0\.body\.0\.weight$"))
+    n_resblocks = len(key_indices(sd, r"^body\.0\.body\.(\d+)\.body\.0\.weight$"))
     scale = infer_scale(sd, n_feats)
     return {
         "scale": scale if scale is not None else 2,
         "n_resgroups": n_resgroups,
         "n_resblocks": n_resblocks,
         "n_feats": n_feats,
-        "reduction": max(1, n_feats // int(ca.shape[0])),
+        "reduction": max(1, n_feats // ca[0]),
         "rgb_range": infer_rgb_range(sd),
     }
 
@@ -191,22 +162,23 @@ _BASICSR_SIGNATURE = ("conv_first.weight", "conv_after_body.weight",
 
 def is_basicsr(sd: StateDict) -> bool:
     """Whether ``sd`` has BasicSR RCAN's signature keys and nothing outside its key grammar."""
-    return all(k in sd for k in _BASICSR_SIGNATURE) and all(_BASICSR_KEY.match(k) for k in sd)
+    return fits_grammar(sd, _BASICSR_KEY, _BASICSR_SIGNATURE)
 
 
 def _detect_basicsr(sd: StateDict) -> dict[str, Any] | None:
     """BasicSR keys -> config. rgb_range is BasicSR's default img_range (255): the file does not store it.
     A missing upsampler leaves the scale unknown (None): the caller must give it."""
-    first, ca = sd["conv_first.weight"], sd["body.0.residual_group.0.rcab.3.attention.1.weight"]
-    if first.ndim != 4 or ca.ndim != 4 or first.shape[1] != 3 or ca.shape[1] != first.shape[0] or not ca.shape[0]:
+    first = conv_width(sd, "conv_first.weight")
+    ca = conv_width(sd, "body.0.residual_group.0.rcab.3.attention.1.weight")
+    if first is None or ca is None or first[1] != 3 or ca[1] != first[0] or not ca[0]:
         return None
-    n_feats = int(first.shape[0])
+    n_feats = first[0]
     return {
         "scale": infer_scale(sd, n_feats, prefix="upsample."),
-        "n_resgroups": _count(sd, r"^body\.(\d+)\.residual_group\.0\.rcab\.0\.weight$"),
-        "n_resblocks": _count(sd, r"^body\.0\.residual_group\.(\d+)\.rcab\.0\.weight$"),
+        "n_resgroups": len(key_indices(sd, r"^body\.(\d+)\.residual_group\.0\.rcab\.0\.weight$")),
+        "n_resblocks": len(key_indices(sd, r"^body\.0\.residual_group\.(\d+)\.rcab\.0\.weight$")),
         "n_feats": n_feats,
-        "reduction": max(1, n_feats // int(ca.shape[0])),
+        "reduction": max(1, n_feats // ca[0]),
         "rgb_range": 255.0,
     }
 
@@ -247,6 +219,7 @@ def convert(sd: StateDict, cfg: RCANConfig) -> dict[str, torch.Tensor]:
     out = {mapping[k]: v for k, v in sd.items()}
     for key, sign in (("sub_mean", -1), ("add_mean", 1)):
         shift = MeanShift(cfg.rgb_range, DIV2K_MEAN, sign=sign)
+        assert shift.bias is not None
         out[f"{key}.weight"], out[f"{key}.bias"] = shift.weight.detach(), shift.bias.detach()
     return out
 

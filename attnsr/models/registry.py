@@ -1,8 +1,10 @@
 """The one explicit list of networks, and the small record each network file contributes.
 
 Every network file (``attnsr/models/<name>.py``) defines ``ENTRIES``: a tuple of :class:`NetworkEntry`.
-This module imports exactly the files named in :data:`NETWORK_MODULES`, in that order; nothing registers
-itself by side effect. A module is imported only when one of its entries is first needed.
+This module imports exactly the files named in :data:`NETWORKS`, in that order; nothing registers itself by
+side effect. A file is imported only when one of its entries is first needed: :func:`get_entry` and
+:func:`create` import the one file that defines the name, :func:`all_entries` (listing, checkpoint
+detection) imports them all.
 """
 
 from __future__ import annotations
@@ -18,22 +20,26 @@ from typing import Any
 import torch
 from torch import nn
 
-from attnsr.errors import AttnsrError, ConfigError
+from attnsr.errors import AttnsrError, ConfigError, UnknownKeyError, UnknownNetworkError
 
 StateDict = Mapping[str, torch.Tensor]
 
-#: The network files, in the order ``attnsr models`` lists them.
-NETWORK_MODULES: tuple[str, ...] = (
-    "fsanet",
-    "hspan",
-    "defian",
-    "rcan",
-    "dfsa",
-    "rrdbnet",
-    "srvgg",
-    "fasrgan",
-    "fssrgan",
-)
+#: The network files and the entry names each defines, in the order ``attnsr models`` lists them. Looking
+#: up one name imports only its file; listing and checkpoint detection import them all. Each file's
+#: ``ENTRIES`` must match its line here (checked when the file is imported).
+NETWORKS: dict[str, tuple[str, ...]] = {
+    "fsanet": ("fsanet",),
+    "hspan": ("hspan",),
+    "defian": ("defian_s", "defian_l"),
+    "rcan": ("rcan",),
+    "dfsa": ("dfsa", "dfsa_edsr"),
+    "rrdbnet": ("rrdbnet",),
+    "srvgg": ("srvgg",),
+    "fasrgan": ("fasrgan", "fasrgan_unet"),
+    "fssrgan": ("fssrgan", "fafssrgan", "fssrgan_vgg192", "fafssrgan_unet"),
+}
+NETWORK_MODULES: tuple[str, ...] = tuple(NETWORKS)
+_MODULE_OF: dict[str, str] = {name: module for module, names in NETWORKS.items() for name in names}
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,9 @@ class NetworkEntry:
     def make_config(self, scale: int | None = None, **overrides: Any) -> Any:
         """The typed config of this entry, with the variant defaults and the user's overrides.
 
-        Unknown keys raise TypeError; a value of the wrong type (``n_feats="32"``) raises ConfigError
-        naming the key and the expected type. An integer is accepted for a float field."""
+        Unknown keys raise :class:`~attnsr.errors.UnknownKeyError` (a ConfigError, also a TypeError); a value
+        of the wrong type (``n_feats="32"``) raises ConfigError naming the key and the expected type. An
+        integer is accepted for a float field."""
         names = {f.name for f in dataclasses.fields(self.config_cls)}
         unknown = sorted(set(overrides) - names)
         if unknown:
@@ -114,17 +121,6 @@ class NetworkEntry:
                               f"({', '.join(empty[:3])}{' ...' if len(empty) > 3 else ''}); check widths "
                               "against 'reduction'")
         return model
-
-
-class UnknownKeyError(ConfigError, TypeError):
-    """A config key the network does not have."""
-
-
-class UnknownNetworkError(ConfigError, KeyError):
-    """A network name the registry does not know."""
-
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return str(self.args[0]) if self.args else ""
 
 
 def _first_line(exc: BaseException) -> str:
@@ -169,27 +165,25 @@ def _module_entries(module_name: str) -> tuple[NetworkEntry, ...]:
     entries = getattr(module, "ENTRIES", None)
     if entries is None:
         raise ImportError(f"attnsr.models.{module_name} defines no ENTRIES")
+    names = tuple(e.name for e in entries)
+    if names != NETWORKS[module_name]:  # a bug in the package, not in the user's input
+        raise ImportError(f"attnsr.models.{module_name} defines entries {names}, registry.NETWORKS lists "
+                          f"{NETWORKS[module_name]}")
     return tuple(entries)
 
 
 def all_entries() -> dict[str, NetworkEntry]:
-    """Every registered entry by name, in :data:`NETWORK_MODULES` order (imports every network file)."""
-    out: dict[str, NetworkEntry] = {}
-    for module_name in NETWORK_MODULES:
-        for entry in _module_entries(module_name):
-            if entry.name in out:
-                raise ValueError(f"network name {entry.name!r} registered twice")
-            out[entry.name] = entry
-    return out
+    """Every registered entry by name, in :data:`NETWORKS` order (imports every network file)."""
+    return {entry.name: entry for module_name in NETWORKS for entry in _module_entries(module_name)}
 
 
 def get_entry(name: str) -> NetworkEntry:
-    """The entry called ``name`` (case-insensitive); the error lists the valid names."""
-    entries = all_entries()
+    """The entry called ``name`` (case-insensitive), importing only its network file; the error lists the
+    valid names."""
     key = name.lower()
-    if key not in entries:
-        raise UnknownNetworkError(f"unknown network {name!r}; known: {', '.join(entries)}")
-    return entries[key]
+    if key not in _MODULE_OF:
+        raise UnknownNetworkError(f"unknown network {name!r}; known: {', '.join(_MODULE_OF)}")
+    return next(e for e in _module_entries(_MODULE_OF[key]) if e.name == key)
 
 
 def create(name: str, *, scale: int | None = None, **config: Any) -> nn.Module:
@@ -201,6 +195,6 @@ def create(name: str, *, scale: int | None = None, **config: Any) -> nn.Module:
 
 def tag(model: nn.Module, name: str, cfg: Any) -> nn.Module:
     """Record on ``model`` which entry and config built it (used when saving in our format)."""
-    model.attnsr_name = name  # type: ignore[attr-defined]
-    model.attnsr_config = cfg  # type: ignore[attr-defined]
+    setattr(model, "attnsr_name", name)  # plain attributes, not parameters or submodules
+    setattr(model, "attnsr_config", cfg)
     return model

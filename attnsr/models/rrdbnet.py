@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnsr.errors import ConfigError
+from attnsr.models.keys import count_indexed
 from attnsr.models.registry import NetworkEntry, StateDict
 from attnsr.ops.rrdb import GROWTH, LRELU_SLOPE, ShortcutBlock, conv3x3, rrdb_stack
 
@@ -112,21 +113,13 @@ def build(cfg: RRDBNetConfig) -> RRDBNet:
     return RRDBNet(cfg.in_nc, cfg.out_nc, cfg.nf, cfg.nb, cfg.scale, cfg.gc, cfg.unshuffle)
 
 
-def indexed_blocks(sd: StateDict, prefix: str, probe: str = "RDB1.conv1.0.weight") -> int:
-    """How many consecutive ``{prefix}{i}.{probe}`` keys exist, i = 0, 1, ..."""
-    n = 0
-    while f"{prefix}{n}.{probe}" in sd:
-        n += 1
-    return n
-
-
 def _detect_old_arch(sd: StateDict) -> dict[str, Any] | None:
     """Old-arch keys -> config. Requires the trunk-closing conv ``model.1.sub.{nb}`` and the HR convs, so
     Fs-SRGAN's extractor (``model.1.sub.{i}.RDB*`` keys but neither) is not claimed. The index of the last
     conv is 3·stages + 4 (×4 -> ``model.10``; ×2 or ×3 -> ``model.7``, reported as the candidates (2, 3))."""
     if not sd or not all(k.startswith("model.") for k in sd) or "model.0.weight" not in sd:
         return None
-    nb = indexed_blocks(sd, "model.1.sub.")
+    nb = count_indexed(sd, "model.1.sub.{}.RDB1.conv1.0.weight")
     if nb == 0 or f"model.1.sub.{nb}.weight" not in sd:
         return None
     conv_ids = sorted(int(k.split(".")[1]) for k in sd if k.count(".") == 2 and k.endswith(".weight"))
@@ -195,7 +188,7 @@ def _detect_named_layout(sd: StateDict, layout: Layout) -> dict[str, Any] | None
     unshuffle = UNSHUFFLE_BY_RATIO.get(in_ch // out_nc) if in_ch % out_nc == 0 else None
     if stages == 0 or unshuffle is None or (2**stages) % unshuffle or 2**stages not in SUPPORTED_SCALES:
         return None
-    nb = indexed_blocks(sd, f"{layout.trunk}.", probe=f"{layout.rdb}1.conv1.weight")
+    nb = count_indexed(sd, f"{layout.trunk}.{{}}.{layout.rdb}1.conv1.weight")
     return {"in_nc": in_ch // unshuffle**2, "out_nc": out_nc, "nf": int(first.shape[0]), "nb": nb,
             "gc": int(sd[layout.probe()].shape[0]), "unshuffle": unshuffle, "scale": 2**stages // unshuffle}
 

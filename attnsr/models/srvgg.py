@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnsr.errors import ConfigError
+from attnsr.models.keys import same_layout
 from attnsr.models.registry import NetworkEntry, StateDict
 
 ACTIVATIONS = ("prelu", "relu", "leakyrelu")
@@ -123,12 +124,6 @@ def detect(sd: StateDict) -> dict[str, Any] | None:
     return cfg
 
 
-def convert(sd: StateDict, cfg: SRVGGConfig) -> dict[str, torch.Tensor]:
-    """Official keys are ours already: a new dict (the input is never mutated); checks happen at load."""
-    del cfg
-    return dict(sd)
-
-
 ENTRIES: tuple[NetworkEntry, ...] = (
     NetworkEntry(
         name="srvgg",
@@ -138,7 +133,7 @@ ENTRIES: tuple[NetworkEntry, ...] = (
         # realesr-general-x4v3: 64 features, 32 convs, PReLU, x4 (1,213,296 trainable parameters).
         official_params={4: 1_213_296},
         detect=detect,
-        convert=convert,
+        convert=same_layout,
         role="generator",
         summary="Real-ESRGAN SRVGGNetCompact: plain convs + PReLU, pixel shuffle, + nearest-upsampled input",
     ),

@@ -8,6 +8,8 @@ import math
 import torch
 from torch import nn
 
+from attnsr.errors import ConfigError
+
 #: DIV2K RGB mean used by the EDSR family (fraction of the RGB range).
 DIV2K_MEAN: tuple[float, float, float] = (0.4488, 0.4371, 0.4040)
 
@@ -33,6 +35,7 @@ class MeanShift(nn.Conv2d):
     ) -> None:
         super().__init__(3, 3, kernel_size=1)
         std = torch.tensor(rgb_std)
+        assert self.bias is not None  # a Conv2d has a bias by default
         self.weight.data = torch.eye(3).view(3, 3, 1, 1) / std.view(3, 1, 1, 1)
         self.bias.data = sign * rgb_range * torch.tensor(rgb_mean) / std
         for p in self.parameters():
@@ -53,7 +56,7 @@ class Upsampler(nn.Sequential):
         elif scale == 3:
             layers += [default_conv(n_feats, 9 * n_feats, 3, bias), nn.PixelShuffle(3)]
         else:
-            raise ValueError(f"Upsampler supports scale 2^n or 3, got {scale}")
+            raise ConfigError(f"Upsampler supports scale 2^n or 3, got {scale}")
         super().__init__(*layers)
 
 

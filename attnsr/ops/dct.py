@@ -12,6 +12,8 @@ import math
 
 import torch
 
+from attnsr.errors import ConfigError
+
 # FcaNet's rankings of (u, v) positions on a 7x7 grid (u = vertical/row frequency, v = horizontal/column
 # frequency), best first ("top"), lowest first ("low") and worst first ("bot"); 32 entries each.
 FREQ_RANKINGS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -40,7 +42,7 @@ def dct_matrix(n: int, *, dtype: torch.dtype = torch.float64, device: torch.devi
     and then cast, so a float64 request is exact to ~1e-16 (a float32 basis later cast up is not).
     """
     if n < 1:
-        raise ValueError(f"dct_matrix: size must be >= 1, got {n}")
+        raise ConfigError(f"dct_matrix: size must be >= 1, got {n}")
     f = torch.arange(n, dtype=torch.float64).unsqueeze(1)
     q = torch.arange(n, dtype=torch.float64).unsqueeze(0)
     d = torch.cos(math.pi * f * (q + 0.5) / n) * math.sqrt(2.0 / n)
@@ -59,12 +61,12 @@ def frequency_indices(select: str, n: int, grid: int = RANKING_GRID) -> tuple[li
     As FcaNet, positions on a grid of size 7m are the 7×7 positions times m. ``grid`` must be a multiple of 7.
     """
     if select not in FREQ_RANKINGS:
-        raise ValueError(f"unknown frequency ranking {select!r}; choose one of {sorted(FREQ_RANKINGS)}")
+        raise ConfigError(f"unknown frequency ranking {select!r}; choose one of {sorted(FREQ_RANKINGS)}")
     us, vs = FREQ_RANKINGS[select]
     if not 1 <= n <= len(us):
-        raise ValueError(f"number of frequencies must be in 1..{len(us)}, got {n}")
+        raise ConfigError(f"number of frequencies must be in 1..{len(us)}, got {n}")
     if grid % RANKING_GRID != 0:
-        raise ValueError(f"DCT grid must be a multiple of {RANKING_GRID}, got {grid}")
+        raise ConfigError(f"DCT grid must be a multiple of {RANKING_GRID}, got {grid}")
     m = grid // RANKING_GRID
     return [u * m for u in us[:n]], [v * m for v in vs[:n]]
 

@@ -61,7 +61,7 @@ def _fold_parametrized(module: nn.Module) -> None:
     class, which a deep copy shares with the original, and would so break the caller's model.
     """
     with torch.no_grad():
-        values = {name: getattr(module, name).detach().clone() for name in module.parametrizations}
+        values = {name: getattr(module, name).detach().clone() for name in getattr(module, "parametrizations")}
     module.__class__ = parametrize.type_before_parametrizations(module)
     del module.parametrizations
     for name, value in values.items():
@@ -98,5 +98,5 @@ def fold_for_inference(model: nn.Module) -> nn.Module:
             _fold_parametrized(folded)
         _fold_children(folded)
     folded.requires_grad_(False)
-    folded.attnsr_folded = True  # its keys no longer match the network's: save_model refuses it
+    setattr(folded, "attnsr_folded", True)  # its keys no longer match the network's: save_model refuses it
     return folded

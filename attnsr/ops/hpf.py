@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attnsr.errors import ConfigError
+
 SOFTMAX_SCOPES = ("group", "all")
 HPF_MODES = ("residual", "highpass", "concat")
 
@@ -82,11 +84,11 @@ class DynamicHighPass(nn.Module):
     ) -> None:
         super().__init__()
         if channels % groups != 0:
-            raise ValueError(f"DynamicHighPass: groups {groups} must divide channels {channels}")
+            raise ConfigError(f"DynamicHighPass: groups {groups} must divide channels {channels}")
         if kernel_size % 2 != 1:
-            raise ValueError(f"DynamicHighPass: kernel_size must be odd, got {kernel_size}")
+            raise ConfigError(f"DynamicHighPass: kernel_size must be odd, got {kernel_size}")
         if softmax_scope not in SOFTMAX_SCOPES or mode not in HPF_MODES:
-            raise ValueError(f"DynamicHighPass: softmax_scope {softmax_scope!r} / mode {mode!r} not in "
+            raise ConfigError(f"DynamicHighPass: softmax_scope {softmax_scope!r} / mode {mode!r} not in "
                              f"{SOFTMAX_SCOPES} / {HPF_MODES}")
         self.kernel_size = kernel_size
         self.groups = groups

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attnsr.errors import ConfigError
 from attnsr.ops.dct import RANKING_GRID, dct2, dct_matrix, dct_rows, frequency_indices, map_to_size
 
 EXCITATIONS = ("flatten", "freqmix", "fcanet")
@@ -31,6 +32,10 @@ class MMCA(nn.Module):
     mapping each 7×7-grid frequency (u, v) to (round(u·H/7), round(v·W/7)).
     """
 
+    dct: torch.Tensor
+    freq_u: torch.Tensor
+    freq_v: torch.Tensor
+
     def __init__(
         self,
         channels: int,
@@ -42,11 +47,11 @@ class MMCA(nn.Module):
     ) -> None:
         super().__init__()
         if excitation not in EXCITATIONS:
-            raise ValueError(f"MMCA: excitation {excitation!r} not in {EXCITATIONS}")
+            raise ConfigError(f"MMCA: excitation {excitation!r} not in {EXCITATIONS}")
         if excitation == "fcanet" and channels % n_freqs != 0:
-            raise ValueError(f"MMCA: excitation 'fcanet' needs n_freqs {n_freqs} to divide channels {channels}")
+            raise ConfigError(f"MMCA: excitation 'fcanet' needs n_freqs {n_freqs} to divide channels {channels}")
         if channels % reduction != 0:
-            raise ValueError(f"MMCA: reduction {reduction} must divide channels {channels}")
+            raise ConfigError(f"MMCA: reduction {reduction} must divide channels {channels}")
         self.channels = channels
         self.pool_size = pool_size
         self.excitation = excitation
@@ -75,7 +80,7 @@ class MMCA(nn.Module):
     def spectrum(self, x: torch.Tensor) -> torch.Tensor:
         """Full DCT spectrum B×C×s×s of the pooled map (pool_size mode only; rows = u, columns = v)."""
         if self.pool_size is None:
-            raise ValueError("MMCA.spectrum: only defined when pool_size is set")
+            raise ConfigError("MMCA.spectrum: only defined when pool_size is set")
         d = self.dct.to(dtype=x.dtype)
         return dct2(F.adaptive_avg_pool2d(x, self.pool_size), d, d)
 

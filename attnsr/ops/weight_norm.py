@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attnsr.errors import ConfigError
+
 
 class WNConv2d(nn.Module):
     """Conv2d with weight ``v * g / ||v||`` (norm per output channel over the other dims, i.e. dim=0).
@@ -36,7 +38,7 @@ class WNConv2d(nn.Module):
     ) -> None:
         super().__init__()
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f"WNConv2d: channels {in_channels}->{out_channels} not divisible by groups={groups}")
+            raise ConfigError(f"WNConv2d: channels {in_channels}->{out_channels} not divisible by groups={groups}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = kernel_size
@@ -64,6 +66,7 @@ class WNConv2d(nn.Module):
         )
         with torch.no_grad():
             conv.weight.copy_(self.weight())
+            assert conv.bias is not None  # built with bias=True
             conv.bias.copy_(self.bias)
         return conv
 

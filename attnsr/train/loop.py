@@ -15,9 +15,9 @@ import math
 import sys
 import time
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -114,8 +114,9 @@ def _share_extractor(generator: nn.Module, discriminator: nn.Module) -> None:
     """Fs-SRGAN / FA+Fs: make D use the generator's extractor module (one E, two optimisers)."""
     if not (hasattr(generator, "E") and hasattr(discriminator, "E")):
         return
-    g_shapes = {k: v.shape for k, v in generator.E.state_dict().items()}
-    d_shapes = {k: v.shape for k, v in discriminator.E.state_dict().items()}
+    g_e, d_e = getattr(generator, "E"), getattr(discriminator, "E")
+    g_shapes = {k: v.shape for k, v in g_e.state_dict().items()}
+    d_shapes = {k: v.shape for k, v in d_e.state_dict().items()}
     if g_shapes != d_shapes:
         raise ConfigError("gan.discriminator_options: the discriminator's extractor E differs from the "
                           "generator's (set the same nf / nb_e on both)")
@@ -282,7 +283,8 @@ def _one_step(run: Run, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.T
     k = run.iteration
     set_lr(run.opt_g, lr_at(cfg.optim.lr, cfg.schedule, k, cfg.iterations))
     if run.discriminator is None:
-        return sr_step(run.step_model, lr, hr, run.opt_g, pixel=pixel_loss(cfg.loss.pixel, eps=cfg.loss.charbonnier_eps),
+        pixel = pixel_loss(cfg.loss.pixel, eps=cfg.loss.charbonnier_eps)
+        return sr_step(run.step_model, lr, hr, run.opt_g, pixel=pixel,
                        pixel_weight=cfg.loss.pixel_weight, perceptual=run.perceptual,
                        perceptual_weight=cfg.loss.perceptual_weight, precision=run.prec_g,
                        grad_clip=cfg.optim.grad_clip)

@@ -63,6 +63,9 @@ class VGG19Features(nn.Module):
     Input N×3×H×W in [0, 1] (H, W ≥ 16 for conv5); output N×512×H/16×W/16.
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, last: int = CONV5_4) -> None:
         super().__init__()
         layers: list[nn.Module] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +52,7 @@ class AdamP(torch.optim.Optimizer):
         return perturb, False
 
     @torch.no_grad()
-    def step(self, closure=None):  # type: ignore[override]
+    def step(self, closure=None):
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -91,7 +92,7 @@ def build_optimizer(params: Iterable[torch.Tensor], cfg: OptimConfig) -> torch.o
     trainable = [p for p in params if p.requires_grad]
     if not trainable:
         raise ConfigError("optim: the model has no trainable parameters")
-    common = dict(lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    common: dict[str, Any] = dict(lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
     if cfg.name == "adam":
         return torch.optim.Adam(trainable, **common, foreach=None)
     if cfg.name == "adamw":
@@ -139,7 +140,7 @@ class ModelEMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
-        ema_params = list(self.module.parameters())
+        ema_params: list[torch.Tensor] = list(self.module.parameters())
         params = [p.detach() for p in model.parameters()]
         torch._foreach_lerp_(ema_params, params, 1.0 - self.decay_at(step))
         for b_ema, b in zip(self.module.buffers(), model.buffers()):

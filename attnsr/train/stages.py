@@ -127,7 +127,7 @@ def plan_from_dict(raw: Mapping[str, Any], *, source: str = "config") -> list[St
             if fixed in item:
                 raise ConfigError(f"{source}: {key}.{fixed}: set by the recipe, not per stage")
         over = {k: v for k, v in item.items() if k not in ("name", "init")}
-        model_over = over.get("model") if isinstance(over.get("model"), Mapping) else {}
+        model_over: Mapping[str, Any] = over["model"] if isinstance(over.get("model"), Mapping) else {}
         if plan and ("pretrained" in model_over or "pretrained_strict" in model_over):
             raise ConfigError(f"{source}: {key}.model.pretrained: a later stage starts from an earlier one "
                               "(init: from / weights / strict), not from a file")

@@ -153,3 +153,24 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["out.png"]
     with pytest.raises(ImageError, match="unsupported output format"):
         save_image(tmp_path / "x.gif", torch.zeros(3, 2, 2))
+
+
+def test_list_images_is_the_one_folder_listing(tmp_path):
+    import attnsr.data
+    import attnsr.eval
+    from attnsr.errors import ConfigError
+    from attnsr.image.io import IMAGE_SUFFIXES, list_images
+
+    for name in ("b.PNG", "a.jpg", "c.ppm", "notes.txt", "d.webp.bak"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub.png").mkdir()  # a folder named like an image is not one
+    assert [p.name for p in list_images(tmp_path)] == ["a.jpg", "b.PNG", "c.ppm"]
+    assert attnsr.data.list_images is list_images and attnsr.eval.list_images is list_images
+    assert attnsr.eval.IMAGE_SUFFIXES is IMAGE_SUFFIXES
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match=f"^data.hr_dir: {empty}: holds no images"):
+        list_images(empty, what="data.hr_dir")
+    with pytest.raises(ConfigError, match=f"^{tmp_path / 'missing'}: not a folder$"):
+        list_images(tmp_path / "missing")

@@ -100,7 +100,6 @@ def test_scale_is_checked_against_the_model() -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("fold", [True, False])
 def test_a_cpu_model_stays_on_the_cpu_when_the_engine_runs_on_cuda(fold: bool) -> None:
     torch.manual_seed(0)

@@ -348,7 +348,7 @@ def test_perceptual_index_with_model_file(tmp_path: Path, baboon: torch.Tensor) 
 
 
 def test_evaluation_loads_the_model_once_and_scores_pi(tmp_path: Path, baboon: torch.Tensor) -> None:
-    from attnsr.evaluation import MetricOptions, prepare_metrics
+    from attnsr.eval import MetricOptions, prepare_metrics
 
     path = write_model(tmp_path / "m.mat", [leaf(6.0), leaf(0.0), leaf(0.0)], [0.0, 1.0, 0.0, 0.0])
     scorer = prepare_metrics(["pi"], MetricOptions(nrqm_model=path, pi_shave=0))["pi"]

@@ -24,7 +24,6 @@ def test_amp_is_refused_on_cpu(amp: str, shared: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("amp", ["fp16", "bf16"])
 def test_amp_trains_on_cuda(amp: str, shared: Path, tmp_path: Path) -> None:
     cfg = load_config(RECIPE, quick_overrides(shared, tmp_path, iterations=3, device="cuda", amp=amp))

@@ -77,7 +77,7 @@ def test_hr_rescale_adds_downscaled_copies_that_hold_a_patch(tmp_path: Path, cap
     plain = HRFolderDataset(folder, scale=2, lr_patch=6, cache=True)
     with caplog.at_level(logging.INFO, logger="attnsr.data"):
         ds = HRFolderDataset(folder, scale=2, lr_patch=6, cache=True, hr_rescale=(1.0, 0.5))
-    assert ds.items == [(0, 1.0), (1, 1.0), (2, 1.0), (0, 0.5), (1, 0.5)]
+    assert ds.source.items == [(0, 1.0), (1, 1.0), (2, 1.0), (0, 0.5), (1, 0.5)]
     assert "1 downscaled copies are smaller than the 12-pixel HR patch" in caplog.text
     for i in range(3):  # factor 1 items are the plain dataset's, item for item
         assert all(torch.equal(a, b) for a, b in zip(ds[(i, 99)], plain[(i, 99)]))
@@ -93,7 +93,7 @@ def test_hr_rescale_adds_downscaled_copies_that_hold_a_patch(tmp_path: Path, cap
         t, l = hits[0]
         assert torch.allclose(lr, degrade(half, 2, "BI", quantize=True)[:, t // 2:t // 2 + 6, l // 2:l // 2 + 6],
                               atol=1e-6)
-    assert "downscaled x0.5" in ds._describe(4)
+    assert "downscaled x0.5" in ds.describe(4)
 
 
 def test_corrupt_and_small_images_are_reported_and_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -101,7 +101,7 @@ def test_corrupt_and_small_images_are_reported_and_skipped(tmp_path: Path, caplo
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     Image.new("RGB", (4, 4)).save(folder / "tiny.png")
     ds = HRFolderDataset(folder, scale=2, lr_patch=6)
-    names = [f.name for f in ds.files]
+    names = [f.name for f in ds.source.files]
     with caplog.at_level(logging.WARNING, logger="attnsr.data"):
         for i in range(len(names)):
             lr, hr = ds[(i, i)]
@@ -119,8 +119,8 @@ def test_paired_folders(tmp_path: Path) -> None:
         lr = degrade(hr, 2, "BI", quantize=True)
         Image.fromarray((lr * 255).round().byte().permute(1, 2, 0).numpy()).save(lr_dir / f"{f.stem}x2.png")
     ds = PairedFolderDataset(hr_dir, lr_dir, scale=2, lr_patch=5, augment=False)
-    lr_file = torch.from_numpy(np.array(Image.open(ds.lr_files[1]))).permute(2, 0, 1).float() / 255
-    hr_file = torch.from_numpy(np.array(Image.open(ds.hr_files[1]))).permute(2, 0, 1).float() / 255
+    lr_file = torch.from_numpy(np.array(Image.open(ds.source.lr_files[1]))).permute(2, 0, 1).float() / 255
+    hr_file = torch.from_numpy(np.array(Image.open(ds.source.hr_files[1]))).permute(2, 0, 1).float() / 255
     for seed in range(5):
         lr, hr = ds[(1, seed)]
         hits = [(t, l) for t in range(6) for l in range(8) if torch.equal(lr_file[:, t:t + 5, l:l + 5], lr)]

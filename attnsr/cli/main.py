@@ -83,7 +83,7 @@ def _command(argv: Sequence[str]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     from attnsr.threads import set_wait_policy
 
-    warnings.formatwarning = _format_warning  # type: ignore[assignment]
+    warnings.formatwarning = _format_warning
     argv = list(sys.argv[1:] if argv is None else argv)
     command = _command(argv)
     if command == "train":

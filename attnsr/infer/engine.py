@@ -306,7 +306,7 @@ class Upscaler:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model = model
         self._forward: Callable[[torch.Tensor], torch.Tensor] = (
-            torch.compile(model) if self.options.compile else model  # type: ignore[assignment]
+            torch.compile(model) if self.options.compile else model
         )
         self.chop = chop
         self._bytes_per_px: float | None = None

@@ -24,7 +24,7 @@ from attnsr.train import load_plan
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "attnsr" / "assets" / "models"
-REFERENCE = REPO / "tests" / "data" / "bundled_reference.json"
+REFERENCE = REPO / "tests" / "fixtures" / "bundled_reference.json"
 
 
 def latest_checkpoint(run: Path) -> Path:

@@ -15,7 +15,7 @@ from attnsr.infer.resolve import DEFAULT_BUNDLED, bundled_models, resolve_model
 from attnsr.metrics import psnr
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = json.loads((REPO / "tests" / "data" / "bundled_reference.json").read_text())
+REFERENCE = json.loads((REPO / "tests" / "fixtures" / "bundled_reference.json").read_text())
 SAMPLE = REPO / "attnsr" / "assets" / "sample.png"
 
 

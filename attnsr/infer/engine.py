@@ -383,7 +383,7 @@ class Upscaler:
         lr: torch.Tensor,
         *,
         sink: Callable[[int, int, int, int, torch.Tensor], None] | None = None,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int], object] | None = None,
     ) -> torch.Tensor | None:
         """(N,3,H,W) or (3,H,W) float in [0,1] -> SR of the same layout (float, not clamped)."""
         squeeze = lr.dim() == 3
@@ -473,7 +473,7 @@ class Upscaler:
         raise ImageError(f"upscale expects a PIL image, numpy array or tensor, got {type(image).__name__}")
 
     def upscale_array(
-        self, array: np.ndarray, *, progress: Callable[[int], None] | None = None
+        self, array: np.ndarray, *, progress: Callable[[int], object] | None = None
     ) -> np.ndarray:
         """H×W / H×W×1 / H×W×3 / H×W×4 array (uint8, uint16 or float in [0,1]) -> upscaled, same dtype.
 

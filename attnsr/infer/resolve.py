@@ -4,6 +4,7 @@ into a ready model: the single place ``attnsr upscale``, ``attnsr eval`` and ``a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -89,3 +90,22 @@ def resolve_model(
     known = ", ".join(sorted({f"{n} (x{s})" for (n, s) in bundled})) or "none shipped"
     raise ConfigError(f"--model {model!r} x{s}: not a bundled model (bundled: {known}), 'bicubic', or a "
                       "registry network with --weights")
+
+
+class CountingChop:
+    """An official chopped forward that reports each forward of the network (one crop) to ``progress``:
+    the number of crops is not known ahead."""
+
+    def __init__(self, chop: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> None:
+        self.chop = chop
+        self.progress: Callable[[int], object] = lambda _n: None
+
+    def _crop_done(self, *_: object) -> None:  # None: a forward hook's return value would replace the output
+        self.progress(1)
+
+    def __call__(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:  # the engine passes its own copy
+        handle = net.register_forward_hook(self._crop_done)
+        try:
+            return self.chop(net, x)
+        finally:
+            handle.remove()

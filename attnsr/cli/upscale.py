@@ -12,10 +12,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from attnsr.errors import ConfigError
 from attnsr.infer.batch import BatchOptions, check_batch, upscale_batch
 from attnsr.infer.output import EXTENSIONS, check_outscale
+
+if TYPE_CHECKING:
+    from attnsr.infer.engine import EngineOptions, Upscaler
+    from attnsr.infer.resolve import Resolved
 
 HELP = "upscale images with a bundled model, bicubic, or any network checkpoint"
 
@@ -125,36 +130,21 @@ def precision_from_args(args: argparse.Namespace) -> str:
     return args.precision
 
 
-def build_upscaler(args: argparse.Namespace, scale: int | None):  # -> (Upscaler, Resolved)
+def engine_options(args: argparse.Namespace) -> EngineOptions:
+    """The engine options that the shared command-line flags name."""
+    from attnsr.infer.engine import EngineOptions
+
+    return EngineOptions(tile=parse_tile(args.tile), overlap=args.tile_overlap, self_ensemble=args.self_ensemble,
+                         precision=precision_from_args(args), compile=args.compile,
+                         channels_last=args.channels_last, border=args.border)
+
+
+def build_upscaler(args: argparse.Namespace, scale: int | None) -> tuple[Upscaler, Resolved]:
     """The engine configured from the shared command-line options."""
-    import torch
+    from attnsr.infer.resolve import build_engine
 
-    from attnsr.infer.engine import Upscaler, keep_freed_memory
-    from attnsr.infer.resolve import CountingChop, resolve_model
-    from attnsr.models import get_entry
-    from attnsr.threads import apply_default_threads
-
-    if args.threads < 0:
-        raise ConfigError(f"--threads: expected 0 (automatic) or a positive count, got {args.threads}")
-    if str(args.device).startswith(("auto", "cpu")):
-        apply_default_threads(args.threads)
-    elif args.threads:
-        torch.set_num_threads(args.threads)
-    if str(args.device).startswith(("auto", "cpu")):
-        keep_freed_memory()
-    resolved = resolve_model(args.model, args.weights, scale, chop=args.chop)
-    chop = None
-    if args.chop:
-        entry = get_entry(resolved.chop_name) if resolved.chop_name else None
-        if entry is None or entry.chop is None:
-            raise ConfigError(f"--chop: {resolved.label} has no official chopped forward (HSPAN and FSANet do)")
-        chop = CountingChop(entry.chop)
-    engine = Upscaler(
-        resolved.model, scale=resolved.scale, device=args.device, chop=chop, tile=parse_tile(args.tile),
-        overlap=args.tile_overlap, self_ensemble=args.self_ensemble, precision=precision_from_args(args),
-        compile=args.compile, channels_last=args.channels_last, border=args.border,
-    )
-    return engine, resolved
+    return build_engine(args.model, args.weights, scale, device=args.device, threads=args.threads,
+                        chop=args.chop, options=engine_options(args))
 
 
 def batch_options(args: argparse.Namespace) -> BatchOptions:

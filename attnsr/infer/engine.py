@@ -12,7 +12,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -377,6 +377,14 @@ class Upscaler:
 
     def _run_maybe_ensemble(self, x: torch.Tensor) -> torch.Tensor:
         return self_ensemble(self._run, x) if self.options.self_ensemble else self._run(x)
+
+    @overload
+    def upscale_tensor(self, lr: torch.Tensor, *, sink: None = None,
+                       progress: Callable[[int], object] | None = None) -> torch.Tensor: ...
+
+    @overload
+    def upscale_tensor(self, lr: torch.Tensor, *, sink: Callable[[int, int, int, int, torch.Tensor], None],
+                       progress: Callable[[int], object] | None = None) -> None: ...
 
     def upscale_tensor(
         self,

@@ -13,7 +13,6 @@ bicubic and every model, all showing the same region.
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 import sys
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from attnsr.cli.args import add_engine_arguments, engine_options
 from attnsr.errors import AttnsrError, ConfigError
 
 HELP = "side-by-side zoomed crops (HR, bicubic, each model) with PSNR/LPIPS: the papers' comparison figure"
@@ -31,8 +31,6 @@ MIN_PANEL_WIDTH = 200
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from attnsr.cli.upscale import add_engine_arguments
-
     p.add_argument("image", type=Path, metavar="IMAGE", help="HR image (ground truth), or the LR input with --lr")
     p.add_argument("--lr", action="store_true",
                    help="IMAGE is the low-resolution input (a real photo): no ground truth, no scores; "
@@ -120,11 +118,10 @@ def zoom_crop(img: torch.Tensor, box: tuple[int, int, int, int], zoom: int) -> n
 
 
 def _run_model(args: argparse.Namespace, spec: ModelSpec, lr: torch.Tensor, scale: int) -> torch.Tensor:
-    from attnsr.cli.upscale import build_upscaler
+    from attnsr.infer.resolve import build_engine
 
-    sub = copy.copy(args)
-    sub.model, sub.weights = spec.model, spec.weights
-    engine, _ = build_upscaler(sub, scale)
+    engine, _ = build_engine(spec.model, spec.weights, scale, device=args.device, threads=args.threads,
+                             chop=args.chop, options=engine_options(args))
     with torch.no_grad():
         return engine.upscale_tensor(lr[None])[0].float().cpu()
 

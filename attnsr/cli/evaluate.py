@@ -106,7 +106,7 @@ def _settings(args: argparse.Namespace, metrics: tuple[str, ...], device: str) -
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnsr.infer.engine import pick_device
+    from attnsr.infer.memory import pick_device
 
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
     check_metrics(metrics)

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from attnsr.evaluation import write_csv, write_json
-    from attnsr.infer.engine import pick_device
+    from attnsr.infer.memory import pick_device
     from attnsr.scoring import score_folder
 
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())

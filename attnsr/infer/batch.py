@@ -273,7 +273,7 @@ def _upscale_one(engine: Upscaler, src: Path, target: Path, opts: BatchOptions, 
                  bars: Progress) -> bool:
     """Upscale ``src`` into ``target``; False when an existing output is kept (``skip_existing``)."""
     from attnsr.image.io import image_size, load_image, save_array
-    from attnsr.infer.engine import available_memory
+    from attnsr.infer.engine import available_memory  # the engine's name: its tile budget reads the same
     from attnsr.infer.resolve import CountingChop
 
     if target.exists() and not opts.overwrite:

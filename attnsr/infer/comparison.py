@@ -164,8 +164,8 @@ def compare_models(image: str | Path | torch.Tensor, specs: Sequence[ModelSpec],
     from attnsr.evaluation import bicubic_method
     from attnsr.image.degrade import degrade, quantize_uint8
     from attnsr.image.resize import modcrop
-    from attnsr.infer.engine import pick_device
     from attnsr.infer.figures import panel_grid
+    from attnsr.infer.memory import pick_device
 
     s = scale or default_scale(specs)
     hr = modcrop(_load_rgb(image), s)

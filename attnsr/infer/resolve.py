@@ -123,11 +123,12 @@ def build_engine(
 
     On CPU (``device`` auto or cpu) the process is tuned first: ``threads`` torch threads (0: the cores
     not kept busy by other processes, :func:`attnsr.threads.apply_default_threads`) and glibc keeping
-    freed activation buffers (:func:`attnsr.infer.engine.keep_freed_memory`); on other devices only a
+    freed activation buffers (:func:`attnsr.infer.memory.keep_freed_memory`); on other devices only a
     positive ``threads`` is applied. ``chop``: the network's official chopped forward instead of tiling
     (HSPAN, FSANet), wrapped in a :class:`CountingChop` so its crops can be counted. ``options``: the
     engine's (:class:`~attnsr.infer.engine.EngineOptions`; None: its defaults)."""
-    from attnsr.infer.engine import Upscaler, keep_freed_memory
+    from attnsr.infer.engine import Upscaler
+    from attnsr.infer.memory import keep_freed_memory
     from attnsr.models import get_entry
     from attnsr.threads import apply_default_threads
 

@@ -55,16 +55,17 @@ def run(args: argparse.Namespace) -> int:
 
     specs = parse_models(args.models)
     scale = args.scale or default_scale(specs)
-    engine = dict(device=args.device, threads=args.threads, chop=args.chop, options=engine_options(args))
+    options = engine_options(args)
     out = args.output or args.image.with_name(f"{args.image.stem}_compare.png")
     if args.lr:
-        real = compare_real(args.image, specs, args.crop, scale, zoom=args.zoom, columns=args.columns, **engine)
+        real = compare_real(args.image, specs, args.crop, scale, zoom=args.zoom, columns=args.columns,
+                            device=args.device, threads=args.threads, chop=args.chop, options=options)
         save_array(out, real.figure)
         print(f"{out} ({len(real.captions)} panels, crop x{real.zoom} of the input)", file=sys.stderr)
         return 0
     fig = compare_models(args.image, specs, args.crop, scale, zoom=args.zoom, columns=args.columns,
-                         on_message=lambda _level, text: print(f"attnsr compare: note: {text}", file=sys.stderr),
-                         **engine)
+                         device=args.device, threads=args.threads, chop=args.chop, options=options,
+                         on_message=lambda _level, text: print(f"attnsr compare: note: {text}", file=sys.stderr))
     save_array(out, fig.figure)
     for text in fig.captions[1:]:
         print(text)

@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from attnsr.cli.args import add_engine_arguments, engine_options
+from attnsr.cli.report import report_failures
 from attnsr.errors import ConfigError
 from attnsr.evaluation import (
     METHODS,
@@ -30,8 +32,6 @@ HELP = ("Evaluate bicubic (the default) or a network (PSNR/SSIM on Y, LPIPS, NIQ
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from attnsr.cli.upscale import add_engine_arguments
-
     parser.add_argument("--dataset", action="append", required=True, type=Path, metavar="DIR",
                         help="folder of HR images (repeatable)")
     parser.add_argument("--scale", action="append", type=int, metavar="S",
@@ -78,9 +78,10 @@ def method_for(args: argparse.Namespace, scale: int | None) -> tuple[Method, int
         if scale is None:
             raise ConfigError("--scale is required (only a --weights checkpoint knows its own scale)")
         return METHODS[name](scale), scale, name
-    from attnsr.cli.upscale import build_upscaler
+    from attnsr.infer.resolve import build_engine
 
-    engine, resolved = build_upscaler(args, scale)
+    engine, resolved = build_engine(args.model, args.weights, scale, device=args.device, threads=args.threads,
+                                    chop=args.chop, options=engine_options(args))
     if args.no_progress:
         return (lambda lr: engine.upscale_tensor(lr)), resolved.scale, resolved.label
 
@@ -105,7 +106,7 @@ def _settings(args: argparse.Namespace, metrics: tuple[str, ...], device: str) -
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnsr.infer.engine import pick_device
+    from attnsr.infer.memory import pick_device
 
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
     check_metrics(metrics)
@@ -134,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         write_csv(args.csv, results, metrics)
     if args.json:
         write_json(args.json, results, name)
-    return _report_failures(results)
+    return report_failures(results)
 
 
 def _have_matplotlib() -> bool:
@@ -144,13 +145,3 @@ def _have_matplotlib() -> bool:
         print("spectrum: matplotlib not installed, writing CSV only (pip install 'attnsr[plot]')", file=sys.stderr)
         return False
     return True
-
-
-def _report_failures(results: list) -> int:
-    failures = [(r.dataset, n, e) for r in results for n, e in r.failures]
-    if not failures:
-        return 0
-    print(f"\n{len(failures)} image(s) failed:", file=sys.stderr)
-    for dataset, n, e in failures:
-        print(f"  {dataset}/{n}: {e}", file=sys.stderr)
-    return 1

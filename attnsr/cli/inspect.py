@@ -69,8 +69,8 @@ def _print_sparsity(maps: list) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from attnsr.image.io import load_image, save_image
-    from attnsr.infer.engine import pick_device
     from attnsr.infer.inspect import extract_maps, save_maps
+    from attnsr.infer.memory import pick_device
 
     args.device = pick_device(args.device)
     net = load_network(args.model, args.weights, args.scale).to(args.device)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from attnsr.cli.report import report_failures
 from attnsr.evaluation import METRICS, EvalSettings, MetricOptions, check_metrics, format_table, prepare_metrics
 
 HELP = "Score existing SR images against HR (same protocol and reports as eval; files matched by name)."
@@ -38,9 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from attnsr.cli.evaluate import _report_failures
     from attnsr.evaluation import write_csv, write_json
-    from attnsr.infer.engine import pick_device
+    from attnsr.infer.memory import pick_device
     from attnsr.scoring import score_folder
 
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
@@ -57,4 +57,4 @@ def run(args: argparse.Namespace) -> int:
         write_csv(args.csv, [result], metrics)
     if args.json:
         write_json(args.json, [result], label)
-    return _report_failures([result])
+    return report_failures([result])

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"serve needs its extra: pip install \"attnsr[serve]\" ({exc.name} is missing)") from None
     import torch
 
-    from attnsr.infer.engine import keep_freed_memory
+    from attnsr.infer.memory import keep_freed_memory
 
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port: expected 1..65535, got {args.port}")

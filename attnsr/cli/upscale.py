@@ -7,64 +7,17 @@ one error line and the others are still processed; outputs are written atomicall
 from __future__ import annotations
 
 import argparse
-import glob
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from attnsr.errors import AttnsrError, ConfigError
-from attnsr.infer.output import (
-    EXTENSIONS,
-    check_outscale,
-    fit_format,
-    output_name,
-    output_suffix,
-    scale_label,
-    upscale_to,
-)
-
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
+from attnsr.cli.args import add_engine_arguments, add_progress_argument, engine_options, parse_outscale
+from attnsr.infer.batch import BatchOptions, check_batch, upscale_batch
+from attnsr.infer.output import EXTENSIONS
 
 HELP = "upscale images with a bundled model, bicubic, or any network checkpoint"
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-MODEL_HELP = ("'default' (bundled, the default), another bundled model, 'bicubic', or a registry network name "
-              "together with --weights")
-
-
-def add_engine_arguments(p: argparse.ArgumentParser, *, model_help: str | None = MODEL_HELP,
-                         tile_default: str = "auto", precision_default: str = "auto",
-                         border_default: str = "mirror") -> None:
-    """Model and engine options shared by ``upscale``, ``eval`` and ``compare``. ``model_help=None``
-    leaves out --model/--weights (for commands that name several models their own way)."""
-    if model_help is not None:
-        p.add_argument("--model", default=None, help=model_help)
-        p.add_argument("--weights", type=Path, default=None, help="official or attnsr checkpoint file")
-    p.add_argument("--tile", default=tile_default,
-                   help=f"LR tile edge in pixels, 'auto' (from free memory) or 0 (whole image); default {tile_default}")
-    p.add_argument("--tile-overlap", type=int, default=16, help="LR context pixels around each tile")
-    p.add_argument("--border", default=border_default, choices=("mirror", "none"),
-                   help="mirror: mirror the image outward before the network and crop after, so borders "
-                        f"look like the inside; none: the plain network (papers' protocol); default {border_default}")
-    p.add_argument("--self-ensemble", action="store_true", help="x8 flips/rotations average (papers' '+')")
-    p.add_argument("--chop", action="store_true",
-                   help="use the network's official chopped forward (HSPAN, FSANet) instead of tiling")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    p.add_argument("--precision", default=precision_default, choices=("auto", "fp32", "fp16", "bf16"),
-                   help="autocast precision; auto: fp16 on CUDA where the model supports it (see attnsr "
-                        f"models), else fp32; fp16 is CUDA only (default {precision_default})")
-    p.add_argument("--fp32", action="store_true", help="same as --precision fp32 (full precision on CUDA too)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model (slow start, faster runs)")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                   help="NHWC memory format (default: chosen per device and network)")
-    p.add_argument("--threads", type=int, default=0,
-                   help="CPU threads for torch (default 0: the cores not kept busy by other processes, "
-                        "at least 1; see attnsr/threads.py)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -94,13 +47,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_progress_argument(p)
 
 
-def add_progress_argument(p: argparse.ArgumentParser) -> None:
-    """``--no-progress``: the one spelling, on every command that draws progress bars (``--quiet`` is
-    accepted as an alias; training recipes say ``progress: false``)."""
-    p.add_argument("--no-progress", dest="quiet", action="store_true", help="no progress bars")
-    p.add_argument("--quiet", dest="quiet", action="store_true", help=argparse.SUPPRESS)
-
-
 def say(line: str) -> None:
     """One message line on stderr that does not break a progress bar being drawn there."""
     from tqdm import tqdm
@@ -108,293 +54,41 @@ def say(line: str) -> None:
     tqdm.write(line, file=sys.stderr)
 
 
-def expand_inputs(items: list[str]) -> tuple[list[Path], list[str]]:
-    """Files, folders (their image files, sorted) and globs -> (paths, error lines for items that match nothing)."""
-    paths: list[Path] = []
-    errors: list[str] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
-            if not found:
-                errors.append(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-            paths += found
-        elif any(c in item for c in "*?[") and not p.exists():
-            found = sorted(Path(f) for f in glob.glob(item) if Path(f).suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                errors.append(f"{item}: pattern matches no images")
-            paths += found
-        else:
-            paths.append(p)  # missing files are reported by the loader, one line each
-    return paths, errors
+def batch_options(args: argparse.Namespace) -> BatchOptions:
+    """The batch options that ``attnsr upscale``'s flags name."""
+    return BatchOptions(output=args.output, suffix=args.suffix, ext=args.ext, outscale=parse_outscale(args.outscale),
+                        quality=args.quality, png_compression=args.png_compression, overwrite=args.overwrite,
+                        skip_existing=args.skip_existing, compare=args.compare, max_pixels=args.max_pixels)
 
 
-def output_file(args: argparse.Namespace) -> Path | None:
-    """``-o`` when it names a file (it has a suffix and is no existing folder), else None (a folder).
+@contextmanager
+def _tqdm_bar(*, total: int | None, desc: str, unit: str, leave: bool,
+              hidden: bool, quiet: bool = False) -> Iterator[Callable[[int], object]]:
+    from tqdm import tqdm
 
-    A file name must have a writable image suffix that agrees with ``--ext``; it takes exactly one input."""
-    out = args.output
-    if out is None or out.is_dir() or not out.suffix:
-        return None
-    from attnsr.image.io import WRITE_FORMATS
-
-    if out.suffix.lower() not in WRITE_FORMATS:
-        raise ConfigError(f"-o {out}: unsupported output format {out.suffix!r} (use one of "
-                          f"{', '.join(sorted(WRITE_FORMATS))}, or a folder name without a suffix)")
-    if args.ext != "auto" and WRITE_FORMATS.get(out.suffix.lower()) != WRITE_FORMATS.get(f".{args.ext}"):
-        raise ConfigError(f"{out}: the file name says {out.suffix}, --ext says {args.ext}")
-    return out
-
-
-def output_path(args: argparse.Namespace, src: Path, scale: float, n_inputs: int) -> Path:
-    single = output_file(args)
-    if single is not None:
-        return single
-    out: Path = args.output if args.output is not None else src.parent
-    target = out / output_name(src, scale_label=scale_label(scale), suffix=args.suffix, ext=args.ext)
-    if target.resolve() == src.resolve():
-        raise ConfigError(f"{target}: the output would replace its input (give --suffix or -o)")
-    return target
-
-
-def plan_outputs(args: argparse.Namespace, paths: list[Path],
-                 scale: float) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """(input, output) pairs and notes for the user. Outputs never replace an input, two inputs never
-    write the same file (``a.webp`` and ``a.tif`` -> ``a-webp_x2.png``, ``a-tif_x2.png``, announced), and
-    when ``-o`` is an input folder the earlier outputs found there (``a_x2.png`` beside ``a.png``) are not
-    upscaled again."""
-    single = output_file(args)
-    if single is not None and len(paths) > 1:
-        raise ConfigError(f"-o {args.output}: names one file but {len(paths)} inputs were given; "
-                          "give a folder for several inputs")
-    notes: list[str] = []
-    made_by = {output_path(args, q, scale, len(paths)).resolve(): q for q in paths}
-    earlier = [p for p in paths if made_by.get(p.resolve(), p) is not p]
-    if earlier:
-        notes.append(f"{len(earlier)} file(s) that are this run's outputs of other inputs left out "
-                     f"(e.g. {earlier[0]})")
-        paths = [p for p in paths if p not in earlier]
-    names = {p.resolve() for p in paths}
-    targets = [output_path(args, p, scale, len(paths)) for p in paths]
-    counts: dict[Path, int] = {}
-    for t in targets:
-        counts[t.resolve()] = counts.get(t.resolve(), 0) + 1
-    pairs = []
-    for src, target in zip(paths, targets):
-        if counts[target.resolve()] > 1 and single is None:
-            renamed = target.with_name(f"{src.stem}-{src.suffix.lstrip('.').lower()}{target.name[len(src.stem):]}")
-            notes.append(f"{src}: another input has the same name; writing {renamed.name}")
-            target = renamed
-        if target.resolve() in names:
-            raise ConfigError(f"{target}: is one of the inputs; an output never replaces an input "
-                              "(choose another -o)")
-        pairs.append((src, target))
-    return pairs, notes
-
-
-#: resident bytes per LR pixel of an upscale besides the network's activations: decoded samples, float
-#: planes, the output buffer (per SR pixel) and allocator slack. Measured: 2000x2000 RGB PNG, x2, bundled
-#: model, --tile 128: 742 MB peak RSS vs 288 MB for 200x200 (117 B per LR pixel).
-FIXED_BYTES_PER_PX = 64
-OUTPUT_BYTES_PER_SR_PX = 14
-NOTE_BYTES = 2 << 30
-
-
-def check_memory(src: Path, width: int, height: int, scale: int, available: int) -> str | None:
-    """A note when upscaling a ``width``x``height`` image needs much memory; ImageError when it needs
-    more than is ``available`` (it would swap or be killed half-way)."""
-    from attnsr.errors import ImageError
-
-    need = width * height * (FIXED_BYTES_PER_PX + OUTPUT_BYTES_PER_SR_PX * scale * scale)
-    if need > available:
-        raise ImageError(f"{src}: {width}x{height} ({width * height / 1e6:.0f} MP) at x{scale} needs about "
-                         f"{need / 2**30:.1f} GiB of memory, {available / 2**30:.1f} GiB are available "
-                         "(split the image, or free memory)")
-    if need > NOTE_BYTES:
-        return (f"{src}: {width}x{height} ({width * height / 1e6:.0f} MP) at x{scale}: this needs about "
-                f"{need / 2**30:.1f} GiB of memory")
-    return None
-
-
-def check_writable(folder: Path) -> None:
-    """Fail before any work when ``folder`` cannot receive files (created if missing)."""
-    import tempfile
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".attnsr-probe-"):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"{folder}: output folder is not writable ({exc.strerror or exc})") from None
-
-
-def parse_tile(text: str) -> int | None:
-    if text == "auto":
-        return None
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise ConfigError(f"--tile: expected 'auto' or a number of pixels, got {text!r}") from exc
-    if value < 0 or 0 < value < 8:
-        raise ConfigError(f"--tile: use 0 (whole image) or at least 8 pixels, got {value}")
-    return value
-
-
-def parse_outscale(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise ConfigError(f"--outscale: expected a positive output factor such as 3.5, got {text!r}") from exc
-    return check_outscale(value)
-
-
-def precision_from_args(args: argparse.Namespace) -> str:
-    """--precision, with --fp32 as its short form (both naming different precisions is an error)."""
-    if getattr(args, "fp32", False):
-        if args.precision not in ("auto", "fp32"):
-            raise ConfigError(f"--fp32 and --precision {args.precision} exclude each other")
-        return "fp32"
-    return args.precision
-
-
-class CountingChop:
-    """An official chopped forward that reports each forward of the network (one crop) to ``progress``:
-    the number of crops is not known ahead."""
-
-    def __init__(self, chop: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> None:
-        self.chop = chop
-        self.progress: Callable[[int], object] = lambda _n: None
-
-    def _crop_done(self, *_: object) -> None:  # None: a forward hook's return value would replace the output
-        self.progress(1)
-
-    def __call__(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:  # the engine passes its own copy
-        handle = net.register_forward_hook(self._crop_done)
-        try:
-            return self.chop(net, x)
-        finally:
-            handle.remove()
-
-
-def build_upscaler(args: argparse.Namespace, scale: int | None):  # -> (Upscaler, Resolved)
-    """The engine configured from the shared command-line options."""
-    import torch
-
-    from attnsr.infer.engine import Upscaler, keep_freed_memory
-    from attnsr.infer.resolve import resolve_model
-    from attnsr.models import get_entry
-    from attnsr.threads import apply_default_threads
-
-    if args.threads < 0:
-        raise ConfigError(f"--threads: expected 0 (automatic) or a positive count, got {args.threads}")
-    if str(args.device).startswith(("auto", "cpu")):
-        apply_default_threads(args.threads)
-    elif args.threads:
-        torch.set_num_threads(args.threads)
-    if str(args.device).startswith(("auto", "cpu")):
-        keep_freed_memory()
-    resolved = resolve_model(args.model, args.weights, scale, chop=args.chop)
-    chop = None
-    if args.chop:
-        entry = get_entry(resolved.chop_name) if resolved.chop_name else None
-        if entry is None or entry.chop is None:
-            raise ConfigError(f"--chop: {resolved.label} has no official chopped forward (HSPAN and FSANet do)")
-        chop = CountingChop(entry.chop)
-    engine = Upscaler(
-        resolved.model, scale=resolved.scale, device=args.device, chop=chop, tile=parse_tile(args.tile),
-        overlap=args.tile_overlap, self_ensemble=args.self_ensemble, precision=precision_from_args(args),
-        compile=args.compile, channels_last=args.channels_last, border=args.border,
-    )
-    return engine, resolved
+    with tqdm(total=total, desc=desc, unit=unit, leave=leave, file=sys.stderr, disable=quiet or hidden) as bar:
+        yield bar.update
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    options = batch_options(args)
+    check_batch(args.inputs, options)  # a bad option or -o fails before the model is loaded
+    from attnsr.infer.resolve import build_engine
 
-    from attnsr.errors import ImageError
-    from attnsr.image.io import image_size, load_image, save_array
-    from attnsr.infer.engine import available_memory
+    engine, resolved = build_engine(args.model, args.weights, args.scale, device=args.device, threads=args.threads,
+                                    chop=args.chop, options=engine_options(args))
 
-    if args.overwrite and args.skip_existing:
-        raise ConfigError("--overwrite and --skip-existing exclude each other")
-    if args.output is None and any(Path(i).is_dir() or any(c in i for c in "*?[") for i in args.inputs):
-        raise ConfigError("give -o OUT for folders and patterns (outputs beside the inputs would be "
-                          "picked up as inputs on the next run)")
-    outscale = parse_outscale(args.outscale)
-    output_suffix(Path("x.png"), args.ext)  # an unknown --ext: one error line before any work
-    output_file(args)  # a bad -o fails before the model is loaded
-    if args.output is not None:
-        check_writable(args.output.parent if output_file(args) is not None else args.output)
-    engine, resolved = build_upscaler(args, args.scale)
-    paths, unmatched = expand_inputs(args.inputs)
-    pairs, notes = plan_outputs(args, paths, outscale or resolved.scale)
-    for line in unmatched:
-        print(f"attnsr upscale: error: {line}", file=sys.stderr)
-    for line in notes:
-        print(f"attnsr upscale: note: {line}", file=sys.stderr)
-    for folder in sorted({t.parent for _, t in pairs}):
-        if args.output is None:
-            check_writable(folder)
-    failures = len(unmatched)
-    done = skipped = 0
-    paths = [src for src, _ in pairs]
-    bar = tqdm(pairs, desc="images", unit="img", disable=args.quiet or len(pairs) < 2, file=sys.stderr)
-    for src, target in bar:
-        try:
-            if target.exists() and not args.overwrite:
-                if args.skip_existing:
-                    skipped += 1
-                    continue
-                raise ConfigError(f"{target}: exists (use --overwrite or --skip-existing)")
-            width, height = image_size(src, max_pixels=args.max_pixels)
-            if width * height > args.max_pixels:
-                raise ImageError(f"{src}: {width}x{height} = {width * height} pixels exceeds --max-pixels "
-                                 f"{args.max_pixels}")
-            if engine.device.type == "cpu":
-                big = check_memory(src, width, height, resolved.scale, available_memory(engine.device))
-                if big:
-                    say(f"attnsr upscale: note: {big}")
-            img = load_image(src, max_pixels=args.max_pixels)
-            for note in img.notes:
-                say(f"attnsr upscale: note: {note}")
-            array = img.as_array()
-            del img  # its float planes are not needed any more (12 bytes per pixel)
-            if array.ndim == 3 and array.shape[-1] in (2, 4) and target.suffix.lower() in (".jpg", ".jpeg"):
-                say(f"attnsr upscale: note: {target}: JPEG has no alpha channel; {src}'s transparency is "
-                    "dropped (use --format png to keep it)")
-            h, w = array.shape[:2]
-            n_tiles = engine.count_tiles(h, w)
-            if isinstance(engine.chop, CountingChop):  # the official chop: crops counted as they finish
-                with tqdm(desc=f"{src.name} (chop)", unit="crop", leave=False, file=sys.stderr,
-                          disable=args.quiet) as crops:
-                    engine.chop.progress = crops.update
-                    sr = upscale_to(engine, array, outscale)
-            else:
-                with tqdm(total=n_tiles, desc=src.name, unit="tile", leave=False, file=sys.stderr,
-                          disable=args.quiet or n_tiles < 2) as tiles:
-                    sr = upscale_to(engine, array, outscale, progress=tiles.update)
-            ready, notes = fit_format(sr, target.suffix)
-            for note in notes:
-                say(f"attnsr upscale: note: {target}: {note}")
-            save_array(target, ready, quality=args.quality, png_compression=args.png_compression)
-            if args.compare:
-                from attnsr.infer.figures import side_by_side
+    def message(level: str, text: str) -> None:
+        if level != "info":
+            say(f"attnsr upscale: {level}: {text}")
+        elif not args.quiet:
+            say(text)
 
-                save_array(target.with_name(f"{target.stem}_compare.png"),
-                           side_by_side(array, sr, outscale or resolved.scale, right_label=resolved.label))
-            done += 1
-            if not args.quiet and len(paths) < 2:
-                say(f"{src} -> {target}")
-        except AttnsrError as exc:
-            say(f"attnsr upscale: error: {exc}")
-            failures += 1
-        except (OSError, MemoryError) as exc:
-            say(f"attnsr upscale: error: {src}: {exc}")
-            failures += 1
-    if failures:
-        print(f"attnsr upscale: {failures} of {len(paths) + len(unmatched)} input(s) failed; {done} written, "
+    result = upscale_batch(engine, args.inputs, options, label=resolved.label, on_message=message,
+                           progress=partial(_tqdm_bar, quiet=args.quiet))
+    done, skipped = len(result.written), len(result.skipped)
+    if result.failures:
+        print(f"attnsr upscale: {len(result.failures)} of {result.total} input(s) failed; {done} written, "
               f"{skipped} skipped",
               file=sys.stderr)
         return 1

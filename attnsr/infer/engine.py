@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -20,72 +19,19 @@ from torch import nn
 
 from attnsr.errors import ConfigError, ImageError
 from attnsr.image.resize import imresize
+from attnsr.infer.adapters import _array_from_pil, _pil_from_array, _quantise, split_array
+from attnsr.infer.memory import KEEP_FREED_BYTES, available_memory, keep_freed_memory, pick_device
 from attnsr.infer.tiling import plan_axis, plan_tiles, self_ensemble, tiled_forward
+
+#: re-exported: callers and tests import these from the engine module
+__all__ = ["KEEP_FREED_BYTES", "CPU_CHANNELS_LAST", "EngineOptions", "PRECISIONS", "Upscaler", "_array_from_pil",
+           "_pil_from_array", "_quantise", "available_memory", "choose_precision", "cost_optimal_tile",
+           "default_channels_last", "fit_cost", "keep_freed_memory", "pad_border", "pick_device", "split_array"]
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 #: channels_last by default on CPU (oneDNN convolutions then need no NCHW <-> blocked reorders).
 CPU_CHANNELS_LAST = True
-
-
-#: glibc mallopt parameters (malloc.h) and the values :func:`keep_freed_memory` sets
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-KEEP_FREED_BYTES = 512 << 20
-
-
-def keep_freed_memory() -> bool:
-    """Let glibc keep freed activation buffers for reuse instead of unmapping them (process-wide).
-
-    Each tile allocates and frees tens of MB of activations; by default glibc serves such blocks with
-    fresh mmaps, so every tile pays page faults again (1000×1000 ×2 on 2 cores: 5.0 s of kernel time,
-    0.8 s with this; docs/benchmarks.md). Blocks up to :data:`KEEP_FREED_BYTES` then come from the heap and
-    up to that much free memory is kept. Called by the command-line tools, not on import. Returns False
-    (and changes nothing) where the C library is not glibc.
-    """
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, KEEP_FREED_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, KEEP_FREED_BYTES))
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; otherwise the named device, which must exist here
-    (ConfigError otherwise, instead of torch's failure at the first tensor)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"device {name!r}: not a device name; use auto, cpu, cuda or cuda:<n>") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {name!r}: CUDA is not available on this machine (torch "
-                              f"{torch.__version__}); use cpu or auto")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here")
-    elif device.type not in ("cpu", "mps", "xpu"):
-        raise ConfigError(f"device {name!r}: unsupported device type; use auto, cpu, cuda or cuda:<n>")
-    return device
-
-
-def available_memory(device: torch.device) -> int:
-    """Bytes that may be used on ``device`` now (CUDA: free memory; CPU: MemAvailable)."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free)
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
 
 
 def activation_bytes_per_pixel(model: nn.Module, device: torch.device, probe: int = 24) -> float:
@@ -378,12 +324,20 @@ class Upscaler:
     def _run_maybe_ensemble(self, x: torch.Tensor) -> torch.Tensor:
         return self_ensemble(self._run, x) if self.options.self_ensemble else self._run(x)
 
+    @overload
+    def upscale_tensor(self, lr: torch.Tensor, *, sink: None = None,
+                       progress: Callable[[int], object] | None = None) -> torch.Tensor: ...
+
+    @overload
+    def upscale_tensor(self, lr: torch.Tensor, *, sink: Callable[[int, int, int, int, torch.Tensor], None],
+                       progress: Callable[[int], object] | None = None) -> None: ...
+
     def upscale_tensor(
         self,
         lr: torch.Tensor,
         *,
         sink: Callable[[int, int, int, int, torch.Tensor], None] | None = None,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int], object] | None = None,
     ) -> torch.Tensor | None:
         """(N,3,H,W) or (3,H,W) float in [0,1] -> SR of the same layout (float, not clamped)."""
         squeeze = lr.dim() == 3
@@ -473,7 +427,7 @@ class Upscaler:
         raise ImageError(f"upscale expects a PIL image, numpy array or tensor, got {type(image).__name__}")
 
     def upscale_array(
-        self, array: np.ndarray, *, progress: Callable[[int], None] | None = None
+        self, array: np.ndarray, *, progress: Callable[[int], object] | None = None
     ) -> np.ndarray:
         """H×W / H×W×1 / H×W×3 / H×W×4 array (uint8, uint16 or float in [0,1]) -> upscaled, same dtype.
 
@@ -536,60 +490,6 @@ def _cropping_sink(sink: Callable[[int, int, int, int, torch.Tensor], None], p: 
             sink(a0, a1, b0, b1, core[..., a0 + p - y0 : a1 + p - y0, b0 + p - x0 : b1 + p - x0])
 
     return inner
-
-
-def _quantise(values: np.ndarray, dtype: np.dtype, maxval: float) -> np.ndarray:
-    if np.issubdtype(dtype, np.integer):
-        return np.floor(values * maxval + 0.5).astype(dtype)
-    return values.astype(dtype)
-
-
-def split_array(array: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None, bool, float]:
-    """An H×W(×C) array -> (rgb (3,H,W) float [0,1], alpha (1,H,W) or None, is_gray, integer max)."""
-    if array.dtype == np.uint8:
-        maxval = 255.0
-    elif array.dtype == np.uint16:
-        maxval = 65535.0
-    elif np.issubdtype(array.dtype, np.floating):
-        maxval = 1.0
-    else:
-        raise ImageError(f"unsupported array dtype {array.dtype}; use uint8, uint16 or float in [0,1]")
-    a = array[:, :, None] if array.ndim == 2 else array
-    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
-        raise ImageError(f"expected an H×W or H×W×{{1,2,3,4}} array, got shape {array.shape}")
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise ImageError(f"empty image array (shape {array.shape})")
-    if maxval == 1.0:
-        lo, hi = float(np.min(a)), float(np.max(a))
-        if not (0.0 <= lo and hi <= 1.0):  # also catches NaN
-            raise ImageError(f"float image array must hold values in [0, 1], found [{lo:g}, {hi:g}] "
-                             "(divide 8-bit samples by 255)")
-    planes = np.array(a, dtype=np.float32)  # a copy: divided in place without a second temporary
-    planes /= maxval
-    t = torch.from_numpy(planes).permute(2, 0, 1)
-    gray = t.shape[0] in (1, 2)
-    colour = t[:1].expand(3, -1, -1) if gray else t[:3]
-    alpha = t[-1:] if t.shape[0] in (2, 4) else None
-    return colour.contiguous(), alpha, gray, maxval
-
-
-def _array_from_pil(image: Any) -> np.ndarray:
-    mode = image.mode
-    if mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    elif mode in ("I;16", "I;16B", "I;16L"):
-        return np.asarray(image, dtype=np.uint16)
-    elif mode not in ("L", "LA", "RGB", "RGBA"):
-        image = image.convert("RGB")
-    return np.asarray(image)
-
-
-def _pil_from_array(array: np.ndarray, mode: str) -> Any:
-    from PIL import Image
-
-    if array.dtype == np.uint16:
-        return Image.fromarray(array if array.ndim == 2 else (array[..., 0] if array.shape[2] == 1 else array))
-    return Image.fromarray(array)
 
 
 def _describe_or_none(model: nn.Module, scale: int) -> Any:

@@ -106,7 +106,7 @@ def _banded_pass(work: np.ndarray, axis: int, weights: np.ndarray, idx: np.ndarr
 
 
 def upscale_to(engine: Any, array: np.ndarray, outscale: float | None = None, *,
-               progress: Callable[[int], None] | None = None) -> np.ndarray:
+               progress: Callable[[int], object] | None = None) -> np.ndarray:
     """Upscale ``array`` with ``engine`` (an :class:`~attnsr.infer.engine.Upscaler`) at the model's scale,
     then resize to factor ``outscale`` (None: the model's scale). Same dtype and channels as the input."""
     f = check_outscale(outscale)

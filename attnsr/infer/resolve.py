@@ -4,15 +4,20 @@ into a ready model: the single place ``attnsr upscale``, ``attnsr eval`` and ``a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from attnsr.errors import ConfigError
 from attnsr.image.resize import imresize
+
+if TYPE_CHECKING:
+    from attnsr.infer.engine import EngineOptions, Upscaler
 
 #: the bundled family that ``--model default`` names (trained here, see configs/bundled/)
 DEFAULT_BUNDLED = "attnsr-small"
@@ -89,3 +94,59 @@ def resolve_model(
     known = ", ".join(sorted({f"{n} (x{s})" for (n, s) in bundled})) or "none shipped"
     raise ConfigError(f"--model {model!r} x{s}: not a bundled model (bundled: {known}), 'bicubic', or a "
                       "registry network with --weights")
+
+
+class CountingChop:
+    """An official chopped forward that reports each forward of the network (one crop) to ``progress``:
+    the number of crops is not known ahead."""
+
+    def __init__(self, chop: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> None:
+        self.chop = chop
+        self.progress: Callable[[int], object] = lambda _n: None
+
+    def _crop_done(self, *_: object) -> None:  # None: a forward hook's return value would replace the output
+        self.progress(1)
+
+    def __call__(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:  # the engine passes its own copy
+        handle = net.register_forward_hook(self._crop_done)
+        try:
+            return self.chop(net, x)
+        finally:
+            handle.remove()
+
+
+def build_engine(
+    model: str | None = None, weights: str | Path | None = None, scale: int | None = None, *,
+    device: str = "auto", threads: int = 0, chop: bool = False, options: EngineOptions | None = None,
+) -> tuple[Upscaler, Resolved]:
+    """The engine for what a user names (:func:`resolve_model`), run as the command-line tools run it.
+
+    On CPU (``device`` auto or cpu) the process is tuned first: ``threads`` torch threads (0: the cores
+    not kept busy by other processes, :func:`attnsr.threads.apply_default_threads`) and glibc keeping
+    freed activation buffers (:func:`attnsr.infer.memory.keep_freed_memory`); on other devices only a
+    positive ``threads`` is applied. ``chop``: the network's official chopped forward instead of tiling
+    (HSPAN, FSANet), wrapped in a :class:`CountingChop` so its crops can be counted. ``options``: the
+    engine's (:class:`~attnsr.infer.engine.EngineOptions`; None: its defaults)."""
+    from attnsr.infer.engine import Upscaler
+    from attnsr.infer.memory import keep_freed_memory
+    from attnsr.models import get_entry
+    from attnsr.threads import apply_default_threads
+
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ConfigError(f"--threads: expected 0 (automatic) or a positive count, got {threads}")
+    on_cpu = str(device).startswith(("auto", "cpu"))
+    if on_cpu:
+        apply_default_threads(threads)
+    elif threads:
+        torch.set_num_threads(threads)
+    if on_cpu:
+        keep_freed_memory()
+    resolved = resolve_model(model, weights, scale, chop=chop)
+    counting = None
+    if chop:
+        entry = get_entry(resolved.chop_name) if resolved.chop_name else None
+        if entry is None or entry.chop is None:
+            raise ConfigError(f"--chop: {resolved.label} has no official chopped forward (HSPAN and FSANet do)")
+        counting = CountingChop(entry.chop)
+    engine = Upscaler(resolved.model, scale=resolved.scale, device=device, chop=counting, options=options)
+    return engine, resolved

@@ -73,7 +73,7 @@ def tiled_forward(
     overlap: int = 16,
     batch: int = 1,
     sink: Sink | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> torch.Tensor | None:
     """Apply ``fn`` (LR (B,C,h,w) -> SR (B,C',h·s,w·s)) to ``lr`` (1,C,H,W) tile by tile.
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from attnsr.errors import ConfigError
-from attnsr.image.resize import imresize
+from attnsr.models.bicubic import Bicubic
 
 if TYPE_CHECKING:
     from attnsr.infer.engine import EngineOptions, Upscaler
@@ -25,20 +25,6 @@ DEFAULT_BUNDLED = "attnsr-small"
 BUNDLED_ALIASES = {"default": DEFAULT_BUNDLED, "photo": "attnsr-photo"}
 DEFAULT_SCALE = 2
 _BUNDLED_RE = re.compile(r"^(?P<name>.+)_x(?P<scale>\d+)\.safetensors$")
-
-
-class Bicubic(nn.Module):
-    """The bicubic baseline (MATLAB imresize) as a parameter-free model: RGB [0,1] in and out."""
-
-    #: imresize mirrors the borders itself (MATLAB's symmetric padding): the engine adds none
-    exact_borders = True
-
-    def __init__(self, scale: int) -> None:
-        super().__init__()
-        self.scale = scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return imresize(x, float(self.scale))
 
 
 def bundled_models() -> dict[tuple[str, int], Path]:

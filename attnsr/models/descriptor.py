@@ -58,7 +58,7 @@ def _global_layers(model: nn.Module) -> list[str]:
 def describe(model: nn.Module, scale: int | None = None) -> ModelDescriptor:
     """The descriptor of ``model`` (any module mapping (N,3,h,w) to (N,3,sh,sw)); ``scale`` when the
     model does not record it (registry-built and loaded models do)."""
-    from attnsr.infer.resolve import Bicubic
+    from attnsr.models.bicubic import Bicubic
     from attnsr.models.hspan import HSPA
 
     cfg = getattr(model, "attnsr_config", None)

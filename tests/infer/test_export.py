@@ -16,7 +16,7 @@ from attnsr.infer.export import ExportError, adaptive_pool_matrix, export_onnx, 
 from attnsr.infer.resolve import Bicubic, bundled_models, resolve_model
 from attnsr.models import all_entries, create, save_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 from test_registry import REDUCED  # noqa: E402  (the registry test's reduced depths, one list)
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'attnsr[onnx]')")

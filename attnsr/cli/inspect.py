@@ -16,9 +16,10 @@ HELP = "save the internal maps of DeFiAN, HSPAN, DFSA or FSANet for an image as 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from attnsr.infer.inspect import FAMILIES
+    from attnsr.infer.inspect import families
 
-    names = sorted({*FAMILIES, *(n for ns in FAMILIES.values() for n in ns)})
+    table = families()
+    names = sorted({*table, *(n for ns in table.values() for n in ns)})
     p.add_argument("image", type=Path, metavar="IMAGE", help="input image (fed to the network as the LR image)")
     p.add_argument("--model", required=True, choices=names, help="network family or registry name")
     p.add_argument("--weights", type=Path, default=None,
@@ -34,16 +35,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def load_network(model: str, weights: Path | None, scale: int | None) -> torch.nn.Module:
     """The named network from ``weights`` (checked to be of the named family), or random weights with a
     warning on stderr."""
-    from attnsr.infer.inspect import FAMILIES, family_of
+    from attnsr.infer.inspect import families, family_of
     from attnsr.models import create, from_official
 
-    family = model if model in FAMILIES else next(f for f, ns in FAMILIES.items() if model in ns)
+    table = families()
+    family = model if model in table else next(f for f, ns in table.items() if model in ns)
     if weights is not None:
-        net = from_official(weights, arch=None if model in FAMILIES else model, scale=scale)
+        net = from_official(weights, arch=None if model in table else model, scale=scale)
         if family_of(net) != family:
             raise ConfigError(f"{weights}: holds a {net.attnsr_name} network, not {model}")
         return net
-    name = FAMILIES[family][0] if model in FAMILIES else model
+    name = table[family][0] if model in table else model
     print(f"attnsr inspect: warning: no --weights, so {name} has RANDOM weights: the maps show the "
           "architecture's plumbing (debugging), not what a trained network attends to", file=sys.stderr)
     return create(name, scale=scale or 2)

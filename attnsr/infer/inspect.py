@@ -25,13 +25,19 @@ from torch import nn
 
 from attnsr.errors import ConfigError
 
+
 #: family given to ``attnsr inspect --model`` -> the registry networks it covers (first = default)
-FAMILIES: dict[str, tuple[str, ...]] = {
-    "defian": ("defian_s", "defian_l"),
-    "hspan": ("hspan",),
-    "dfsa": ("dfsa", "dfsa_edsr"),
-    "fsanet": ("fsanet",),
-}
+def families() -> dict[str, tuple[str, ...]]:
+    """Family -> registry names of the networks whose internal maps this module extracts (the families
+    come from the registry entries' ``family``)."""
+    from attnsr.models import all_entries
+
+    found: dict[str, tuple[str, ...]] = {}
+    for name, entry in all_entries().items():
+        family = entry.family or name
+        if family in _EXTRACTORS:
+            found[family] = (*found.get(family, ()), name)
+    return found
 
 #: anchor colours of the heat-map ramp (black -> purple -> red -> orange -> pale yellow, "inferno"-like)
 _RAMP = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=np.float64)
@@ -52,10 +58,10 @@ class InternalMap:
 def family_of(model: nn.Module) -> str:
     """``defian``/``hspan``/``dfsa``/``fsanet`` for a registry-built model; ConfigError otherwise."""
     name = getattr(model, "attnsr_name", None)
-    for family, names in FAMILIES.items():
+    for family, names in families().items():
         if name in names:
             return family
-    raise ConfigError(f"inspect: no internal maps for network {name!r}; supported: {', '.join(FAMILIES)}")
+    raise ConfigError(f"inspect: no internal maps for network {name!r}; supported: {', '.join(families())}")
 
 
 def _channel_energy(x: torch.Tensor) -> torch.Tensor:

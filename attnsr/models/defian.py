@@ -426,6 +426,7 @@ def _entry(name: str, summary: str) -> NetworkEntry:
         detect=_detector(name),
         convert=convert,
         summary=summary,
+        family="defian",
     )
 
 

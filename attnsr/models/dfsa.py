@@ -334,6 +334,7 @@ ENTRIES: tuple[NetworkEntry, ...] = (
     ),
     NetworkEntry(
         name="dfsa_edsr",
+        family="dfsa",
         config_cls=DFSAConfig,
         build=build,
         scales=(2, 3, 4),

@@ -62,6 +62,7 @@ class NetworkEntry:
     convert:    (official state dict, config) -> our state dict. Pure: never mutates its input.
     role:       ``"generator"`` or ``"discriminator"``.
     summary:    one line for ``attnsr models``.
+    family:     the family of variants (DeFiAN S/L, DFSA on RCAN/EDSR), e.g. for ``attnsr inspect``.
     chop:       (model, lr) -> sr: the official chopped test-time forward, where the paper used one.
     """
 
@@ -75,6 +76,8 @@ class NetworkEntry:
     convert: Callable[[StateDict, Any], dict[str, torch.Tensor]] | None = None
     role: str = "generator"
     summary: str = ""
+    #: the network family this variant belongs to (``defian_s`` -> ``defian``); "" means its own name
+    family: str = ""
     chop: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
 
     def make_config(self, scale: int | None = None, **overrides: Any) -> Any:

@@ -135,3 +135,18 @@ def test_extract_maps_rejects_other_networks():
     net = create("rcan", scale=2, n_resgroups=1, n_resblocks=1, n_feats=8, reduction=4)
     with pytest.raises(ConfigError, match="no internal maps"):
         extract_maps(net, torch.rand(1, 3, 8, 8))
+
+
+def test_the_families_of_inspect_come_from_the_registry(monkeypatch) -> None:
+    """Variants join their family through the registry entry's ``family`` (no table in inspect)."""
+    import dataclasses
+
+    from attnsr.infer import inspect as insp
+    from attnsr.models import all_entries
+
+    assert insp.families() == {"defian": ("defian_s", "defian_l"), "hspan": ("hspan",),
+                               "dfsa": ("dfsa", "dfsa_edsr"), "fsanet": ("fsanet",)}
+    entries = dict(all_entries())
+    entries["hspan_tiny"] = dataclasses.replace(entries["hspan"], name="hspan_tiny", family="hspan")
+    monkeypatch.setattr("attnsr.models.all_entries", lambda: entries)
+    assert insp.families()["hspan"] == ("hspan", "hspan_tiny")

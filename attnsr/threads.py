@@ -4,7 +4,7 @@ torch's defaults take one intra-op thread per core and OpenMP keeps idle threads
 before they sleep. On a machine whose cores are already busy (a 2-core box running another job), the
 threads then wait for each other's time slices at every one of a training step's many short parallel
 regions: ``configs/defian/cpu_x2.yaml`` ran 9x slower with torch's defaults than with one thread next to
-another 2-thread job (benchmarks/threads.py; ~100x in issue 21's report). So attnsr's command line
+another 2-thread job (benchmarks/threads.py; up to ~100x in other measurements). So attnsr's command line
 
 * sets ``OMP_WAIT_POLICY=PASSIVE`` (idle OpenMP threads sleep instead of spinning) for ``attnsr train``
   before torch starts, unless the variable is already set (upscaling, whose parallel regions are long,

@@ -157,6 +157,25 @@ _limit_saved: list[int | None] = []
 
 
 @contextmanager
+def _pillow_open(path: Path, max_pixels: int) -> Iterator[Image.Image]:
+    """``Image.open(path)`` under the ``max_pixels`` limit; whatever Pillow raises while the block reads
+    the image becomes one :class:`ImageError` naming the file (our own ImageErrors pass through)."""
+    try:
+        with warnings.catch_warnings(), _pillow_limit(max_pixels):
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                yield im
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"{path}: too many pixels (possible decompression bomb: {exc})") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file (or an unsupported format)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"{path}: cannot read image ({exc})") from None
+
+
+@contextmanager
 def _pillow_limit(max_pixels: int) -> Iterator[None]:
     """Make Pillow's decompression-bomb limit follow ``max_pixels`` while we decode (its own default,
     about 179 MP, would otherwise refuse images the caller allowed). Pillow's limit is process-wide: it is
@@ -184,17 +203,8 @@ def image_size(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
         head = png16.header(fh.read(64))
     if head is not None:
         return head[0], head[1]
-    try:
-        with warnings.catch_warnings(), _pillow_limit(max_pixels):
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                return im.width, im.height
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"{path}: too many pixels (possible decompression bomb: {exc})") from None
-    except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image file (or an unsupported format)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(f"{path}: cannot read image ({exc})") from None
+    with _pillow_open(path, max_pixels) as im:
+        return im.width, im.height
 
 
 def load_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
@@ -213,27 +223,14 @@ def load_image(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS)
         except (ValueError, IndexError) as exc:
             raise ImageError(f"{path}: cannot read image ({exc})") from None
         return _split(pixels, 65535.0, pixels.shape[-1] <= 2, 16, path)
-    try:
-        with warnings.catch_warnings(), _pillow_limit(max_pixels):
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                _check_pixels(path, im.width, im.height, max_pixels)
-                frames = int(getattr(im, "n_frames", 1) or 1)
-                im.load()
-                im = ImageOps.exif_transpose(im)
-                loaded = _from_pillow(im, path)
-                if frames > 1:
-                    loaded = replace(loaded, notes=(f"{path}: has {frames} frames (animated); only the "
-                                                    "first is used",))
-                return loaded
-    except ImageError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"{path}: too many pixels (possible decompression bomb: {exc})") from None
-    except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image file (or an unsupported format)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(f"{path}: cannot read image ({exc})") from None
+    with _pillow_open(path, max_pixels) as im:
+        _check_pixels(path, im.width, im.height, max_pixels)
+        frames = int(getattr(im, "n_frames", 1) or 1)
+        im.load()
+        loaded = _from_pillow(ImageOps.exif_transpose(im), path)
+        if frames > 1:
+            loaded = replace(loaded, notes=(f"{path}: has {frames} frames (animated); only the first is used",))
+        return loaded
 
 
 def read_rgb(path: str | os.PathLike) -> torch.Tensor:

@@ -27,8 +27,6 @@ from attnsr.infer.output import check_outscale, fit_format, output_name, output_
 if TYPE_CHECKING:
     from attnsr.infer.engine import Upscaler
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-
 #: resident bytes per LR pixel of an upscale besides the network's activations: decoded samples, float
 #: planes, the output buffer (per SR pixel) and allocator slack. Measured: 2000x2000 RGB PNG, x2, bundled
 #: model, --tile 128: 742 MB peak RSS vs 288 MB for 200x200 (117 B per LR pixel).
@@ -97,6 +95,9 @@ def _ignore(_level: str, _text: str) -> None:
 
 def expand_inputs(items: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
     """Files, folders (their image files, sorted) and globs -> (paths, error lines for items that match nothing)."""
+    # imported here: attnsr.image.io loads torch, and the CLI imports this module before it sets threads
+    from attnsr.image.io import IMAGE_SUFFIXES
+
     paths: list[Path] = []
     errors: list[str] = []
     for raw in items:

@@ -185,7 +185,7 @@ def arch_candidates(arch: str | None) -> list[NetworkEntry]:
     key = arch.lower()
     if key in entries:
         return [entries[key]]
-    family = [e for name, e in entries.items() if name.startswith(key + "_") and e.detect is not None]
+    family = [e for e in entries.values() if e.family == key and e.detect is not None]
     if not family:
         registry.get_entry(arch)  # raises the error listing the known names
     return family

@@ -1,10 +1,16 @@
-"""HSPA attention: official-style dense solver vs attnsr's chunked exact sparsemax, and peak memory.
+"""HSPA attention: official-style dense solver vs attnsr's chunked exact sparsemax; speed and peak memory.
 
-Speed: the input of each HSPA of a README-size HSPAN (×2, seed-0 default init) for a 96×96 LR crop
-of a real image is captured, then all ten HSPAs are run with both implementations, in alternating rounds
-(so that load from other processes hits both alike); the script prints the best time of each, their
-ratio, the range of the per-round ratios and the largest output difference. ``--full`` also times the
-whole network forward with each implementation (slow on small machines).
+Layers (default): the input of each HSPA of a README-size HSPAN (×2, seed-0 default init) for a 96×96 LR
+crop of a real image is captured, then all ten HSPAs are run with both implementations, in alternating
+rounds (so that load from other processes hits both alike); the script prints the best time of each,
+their ratio, the range of the per-round ratios and the largest output difference.
+
+Whole network (``--whole``): the whole HSPAN ×2 forward at ``--lr`` with each attention, for every thread
+count in ``--whole-threads`` and every load in ``--loads``: ``quiet``, or ``busy`` (a second process spins
+one core for the whole measurement, as another job on a shared machine would). Each round runs both
+implementations in turn; the script prints CPU time (this process, all threads) and wall time per
+forward, best and median, and the median of the per-round wall-time ratios. ``--chop`` adds the
+official test-time chop (``forward_chop``, four crops) at 160×160 LR, the official benchmark case.
 
 Memory: a child process runs one README-size HSPA (C=192) at the given LR size (default 256×256,
 65,536 positions) with attnsr's implementation and reports its peak RSS (``resource.getrusage``,
@@ -13,6 +19,7 @@ at once (scores, shifted scores, thresholded scores): that figure is printed as 
 exceeds the memory of most machines at this size.
 
 Run: ``.venv/bin/python benchmarks/hspan_attention.py [--threads 1] [--repeats 3] [--mem-size 256] [--full]``
+     ``.venv/bin/python benchmarks/hspan_attention.py --whole --whole-threads 1,2 --loads quiet,busy [--chop]``
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -126,6 +134,81 @@ def speed(lr: int, repeats: int, full: bool) -> None:
         hspan.sparsemax_attention = ours_fn
 
 
+_SPIN = "import time\nend = time.time() + 3600\nwhile time.time() < end:\n    pass\n"
+
+
+class _Load:
+    """``busy``: a child process that spins one core until the block ends; ``quiet``: nothing."""
+
+    def __init__(self, kind: str) -> None:
+        if kind not in ("quiet", "busy"):
+            raise SystemExit(f"--loads: unknown load {kind!r} (quiet or busy)")
+        self.kind = kind
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "_Load":
+        if self.kind == "busy":
+            self.proc = subprocess.Popen([sys.executable, "-c", _SPIN])
+            time.sleep(1.0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _timed(fn) -> tuple[float, float, torch.Tensor]:
+    """(CPU seconds of this process, wall seconds, result) of one call."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    out = fn()
+    return time.process_time() - c0, time.perf_counter() - t0, out
+
+
+def whole(lr: int, repeats: int, thread_counts: list[int], loads: list[str], chop: bool) -> list[dict]:
+    """Whole HSPAN ×2 forwards with the official-style and attnsr's attention, per threads × load."""
+    torch.manual_seed(0)
+    model = hspan.HSPAN(hspan.HSPANConfig(scale=2)).eval()
+    ours_fn = hspan.sparsemax_attention
+    impls = {"official-style": naive_sparsemax_attention, "attnsr": ours_fn}
+    cases = [("whole", lr, model)]
+    if chop:
+        cases.append(("chop", 160, lambda x: hspan.forward_chop(model, x)))
+    results = []
+    for case, size, run in cases:
+        x = _lr_image(size)
+        for load in loads:
+            for threads in thread_counts:
+                torch.set_num_threads(threads)
+                rec: dict = {"case": case, "lr": size, "threads": threads, "load": load,
+                             "cpu_s": {k: [] for k in impls}, "wall_s": {k: [] for k in impls}}
+                outs = {}
+                with _Load(load), torch.no_grad():
+                    for _ in range(repeats):
+                        for name, impl in impls.items():
+                            hspan.sparsemax_attention = impl
+                            try:
+                                cpu, wall, outs[name] = _timed(lambda: run(x))
+                            finally:
+                                hspan.sparsemax_attention = ours_fn
+                            rec["cpu_s"][name].append(cpu)
+                            rec["wall_s"][name].append(wall)
+                ratios = [a / b for a, b in zip(rec["wall_s"]["official-style"], rec["wall_s"]["attnsr"])]
+                rec["wall_ratio_median"] = statistics.median(ratios)
+                rec["wall_ratio_range"] = [min(ratios), max(ratios)]
+                rec["max_abs_diff"] = (outs["official-style"] - outs["attnsr"]).abs().max().item()
+                results.append(rec)
+                line = ", ".join(
+                    f"{name} wall {min(rec['wall_s'][name]):.2f}/{statistics.median(rec['wall_s'][name]):.2f} s "
+                    f"cpu {min(rec['cpu_s'][name]):.2f}/{statistics.median(rec['cpu_s'][name]):.2f} s"
+                    for name in impls)
+                print(f"{case} HSPAN x2 at {size}x{size} LR, {threads} thread(s), {load}, {repeats} rounds "
+                      f"(best/median): {line}; official-style/attnsr wall {rec['wall_ratio_median']:.2f}x "
+                      f"(rounds {min(ratios):.2f}-{max(ratios):.2f}x), max |diff| {rec['max_abs_diff']:.2e}",
+                      flush=True)
+    return results
+
+
 def _current_rss_mib() -> float:
     """Resident set size now (Linux /proc; falls back to the peak so far elsewhere)."""
     try:
@@ -170,11 +253,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--mem-size", type=int, default=256, help="LR side for the memory figure (0: skip)")
     parser.add_argument("--full", action="store_true", help="also time the whole network forward")
+    parser.add_argument("--whole", action="store_true", help="whole-network forwards per threads and load")
+    parser.add_argument("--whole-threads", default="1,2", help="thread counts for --whole (comma-separated)")
+    parser.add_argument("--loads", default="quiet,busy", help="loads for --whole: quiet, busy (comma-separated)")
+    parser.add_argument("--chop", action="store_true", help="with --whole: also the official chop at 160x160")
+    parser.add_argument("--json", type=Path, help="with --whole: write the measurements here")
     parser.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.memory_child:
         memory_child(args.memory_child)
+        return
+    if args.whole:
+        results = whole(args.lr, args.repeats, [int(t) for t in args.whole_threads.split(",")],
+                        args.loads.split(","), args.chop)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"torch": torch.__version__, "results": results}, indent=1) + "\n")
         return
     speed(args.lr, args.repeats, args.full)
     if args.mem_size:

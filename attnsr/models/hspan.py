@@ -94,8 +94,9 @@ def _embed(in_channels: int, out_channels: int) -> nn.Sequential:
 class HSPA(nn.Module):
     """High-similarity-pass attention: x + res_scale · sparsemax(q·kᵀ)·g over all H·W positions.
 
-    Input/output N×C×H×W. ``topk`` and ``chunk_size`` are runtime knobs (attributes) that change speed
-    and memory only.
+    Input/output N×C×H×W. ``topk``, ``chunk_size`` and ``workers`` (threads for the chunks, ``None``:
+    torch's thread count; see :func:`attnsr.ops.sparsemax.sparsemax_attention`) are runtime knobs
+    (attributes) that change speed and memory only.
     """
 
     def __init__(self, n_feats: int, reduction: int, res_scale: float, topk: int,
@@ -104,6 +105,7 @@ class HSPA(nn.Module):
         self.res_scale = res_scale
         self.topk = topk
         self.chunk_size = chunk_size
+        self.workers: int | None = None
         self.conv_match1 = _embed(n_feats, n_feats // reduction)
         self.conv_match2 = _embed(n_feats, n_feats // reduction)
         self.conv_assembly = _embed(n_feats, n_feats)
@@ -114,7 +116,8 @@ class HSPA(nn.Module):
         query = query.permute(0, 2, 3, 1).reshape(n, h * w, c_embed)
         key = key.reshape(n, c_embed, h * w)
         value = value.reshape(n, -1, h * w).transpose(1, 2)
-        out = sparsemax_attention(query, key, value, topk=self.topk, chunk_size=self.chunk_size)
+        out = sparsemax_attention(query, key, value, topk=self.topk, chunk_size=self.chunk_size,
+                                  workers=self.workers)
         return self.res_scale * out.transpose(1, 2).reshape(n, -1, h, w) + x
 
 
@@ -166,14 +169,18 @@ class HSPAN(nn.Module):
         feats = self.head(self.sub_mean(x))
         return self.add_mean(self.tail(self.body(feats) + feats))
 
-    def set_attention(self, *, topk: int | None = None, chunk_size: int | None | str = "keep") -> None:
-        """Change the speed/memory knobs of every HSPA (``chunk_size=None`` means automatic)."""
+    def set_attention(self, *, topk: int | None = None, chunk_size: int | None | str = "keep",
+                      workers: int | None | str = "keep") -> None:
+        """Change the speed/memory knobs of every HSPA (``chunk_size=None`` means automatic,
+        ``workers=None`` torch's thread count)."""
         for module in self.modules():
             if isinstance(module, HSPA):
                 if topk is not None:
                     module.topk = topk
                 if chunk_size != "keep":
                     module.chunk_size = chunk_size  # type: ignore[assignment]
+                if workers != "keep":
+                    module.workers = workers  # type: ignore[assignment]
 
 
 def build(cfg: HSPANConfig) -> HSPAN:

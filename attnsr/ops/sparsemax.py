@@ -5,6 +5,9 @@ float32 rounding) and ``specs/hspan.md`` for the official one.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import torch
@@ -268,15 +271,63 @@ def auto_chunk_size(batch: int, positions: int) -> int:
     return max(1, min(positions, AUTO_CHUNK_ROWS, budget))
 
 
+def _attend_chunk(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, start: int, step: int, topk: int,
+                  buffer: torch.Tensor | None) -> torch.Tensor:
+    """Attention of query rows [start, start + step): scores against every (padded) key, exact sparsemax,
+    aggregation. ``buffer`` (if given) holds the score block, so no fresh large allocation is made."""
+    n, positions, _ = query.shape
+    width = key.shape[-1]
+    q = query[:, start:start + step]
+    m = q.shape[1]
+    if buffer is None:
+        scores = torch.bmm(q, key)
+    else:
+        scores = torch.bmm(q, key, out=buffer[: n * m * width].view(n, m, width))
+    scores = scores.view(n * m, width)
+    if width > positions:
+        scores[:, positions:] = float("-inf")
+    sparse = _solve_rows(scores, positions, topk)
+    return _aggregate(sparse, n * m, value, m).view(n, m, -1)
+
+
+def _chunks_in_parallel(starts: list[int], workers: int, run: Callable[[int, torch.Tensor], torch.Tensor],
+                        buffer_size: int, like: torch.Tensor) -> list[torch.Tensor]:
+    """``run(start, buffer)`` for every chunk on ``workers`` threads with one intra-op thread each.
+
+    The solver is many small ops; with torch's OpenMP threads each one is a parallel region whose threads
+    wait for each other, which on a shared or busy machine spends more time waiting than computing.
+    Independent chunks on separate threads (each op runs single-threaded; torch releases the GIL inside
+    ops) keep every core busy without those barriers. Results are bit-identical: every op of a chunk gives
+    the same bits with one thread as with several. The caller's thread count is restored afterwards.
+    """
+    saved = torch.get_num_threads()
+    local = threading.local()
+
+    def task(start: int) -> torch.Tensor:
+        if getattr(local, "buffer", None) is None:
+            torch.set_num_threads(1)
+            local.buffer = like.new_empty(buffer_size)
+        return run(start, local.buffer)
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="attnsr-sparsemax") as pool:
+            return list(pool.map(task, starts))
+    finally:
+        torch.set_num_threads(saved)
+
+
 def sparsemax_attention(
-    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *, topk: int, chunk_size: int | None = None
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *, topk: int, chunk_size: int | None = None,
+    workers: int | None = None,
 ) -> torch.Tensor:
     """Global attention normalised by exact row-wise sparsemax, computed in chunks of query rows.
 
     query N×P×Cq, key N×Cq×P, value N×P×C -> N×P×C, where out[n, i] = Σ_j A[n, i, j]·value[n, j] and
     A[n, i] = sparsemax_j(query[n, i]·key[n, :, j]). Never holds more than ``chunk_size`` rows of scores
-    (automatic when ``None``); each chunk attends to all P keys, so chunking does not change the result.
-    Without autograd the score blocks reuse one buffer (fresh large allocations cost page faults).
+    per worker (automatic when ``None``); each chunk attends to all P keys, so chunking does not change the
+    result. Without autograd on CPU, chunks run on ``workers`` threads (``None``: torch's thread count),
+    each op single-threaded (see :func:`_chunks_in_parallel`), and score blocks reuse one buffer per worker
+    (fresh large allocations cost page faults). Outputs do not depend on ``chunk_size`` or ``workers``.
     """
     n, positions, _ = query.shape
     if topk < 1:
@@ -284,23 +335,23 @@ def sparsemax_attention(
     step = chunk_size if chunk_size is not None else auto_chunk_size(n, positions)
     if step < 1:
         raise ConfigError(f"hspan: chunk_size must be >= 1, got {step}")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"hspan: workers must be >= 1, got {workers}")
     width = _padded_width(positions)
     if width > positions:  # zero key columns; their scores are overwritten with -inf below
         key = F.pad(key, (0, width - positions))
     value = value.contiguous()
     tracked = torch.is_grad_enabled() and (query.requires_grad or key.requires_grad)
-    buffer = None if tracked else query.new_empty(n * min(step, positions) * width)
-    chunks = []
-    for start in range(0, positions, step):
-        q = query[:, start:start + step]
-        m = q.shape[1]
-        if buffer is None:
-            scores = torch.bmm(q, key)
-        else:
-            scores = torch.bmm(q, key, out=buffer[: n * m * width].view(n, m, width))
-        scores = scores.view(n * m, width)
-        if width > positions:
-            scores[:, positions:] = float("-inf")
-        sparse = _solve_rows(scores, positions, topk)
-        chunks.append(_aggregate(sparse, n * m, value, m).view(n, m, -1))
+    starts = list(range(0, positions, step))
+    buffer_size = n * min(step, positions) * width
+    threads = min(len(starts), workers if workers is not None else torch.get_num_threads())
+    if tracked:
+        chunks = [_attend_chunk(query, key, value, start, step, topk, None) for start in starts]
+    elif threads > 1 and query.device.type == "cpu":
+        chunks = _chunks_in_parallel(
+            starts, threads, lambda start, buf: _attend_chunk(query, key, value, start, step, topk, buf),
+            buffer_size, query)
+    else:
+        buffer = query.new_empty(buffer_size)
+        chunks = [_attend_chunk(query, key, value, start, step, topk, buffer) for start in starts]
     return torch.cat(chunks, dim=1) if len(chunks) > 1 else chunks[0]

@@ -19,7 +19,7 @@ at once (scores, shifted scores, thresholded scores): that figure is printed as 
 exceeds the memory of most machines at this size.
 
 Run: ``.venv/bin/python benchmarks/hspan_attention.py [--threads 1] [--repeats 3] [--mem-size 256] [--full]``
-     ``.venv/bin/python benchmarks/hspan_attention.py --whole --whole-threads 1,2 --loads quiet,busy [--chop]``
+     ``.venv/bin/python benchmarks/hspan_attention.py --whole --whole-threads 1,2 --loads quiet,busy [--chop 2:busy]``
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def naive_sparsemax_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *, topk: int,
-                              chunk_size: int | None = None) -> torch.Tensor:
+                              chunk_size: int | None = None, workers: int | None = None) -> torch.Tensor:
     """Baseline, written plainly after the official algorithm: dense scores, dense threshold, dense A·V."""
-    del chunk_size
+    del chunk_size, workers
     scores = torch.matmul(query, key)
     shifted = scores - scores.max(dim=-1, keepdim=True).values
     tau = _naive_tau(shifted, topk)
@@ -65,6 +65,16 @@ def _naive_tau(z: torch.Tensor, k: int) -> torch.Tensor:
         if bool(redo.any()):
             tau[redo] = _naive_tau(z[redo], 2 * k)
     return tau
+
+
+def scores_only_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *, topk: int,
+                          chunk_size: int | None = None, workers: int | None = None) -> torch.Tensor:
+    """Floor of any exact method: only the chunked score matmul (every score is needed), output zeros."""
+    del topk, workers
+    step = chunk_size or sparsemax.auto_chunk_size(query.shape[0], query.shape[1])
+    for start in range(0, query.shape[1], step):
+        torch.bmm(query[:, start:start + step], key)
+    return value.new_zeros(value.shape)
 
 
 def _lr_image(size: int) -> torch.Tensor:
@@ -165,47 +175,51 @@ def _timed(fn) -> tuple[float, float, torch.Tensor]:
     return time.process_time() - c0, time.perf_counter() - t0, out
 
 
-def whole(lr: int, repeats: int, thread_counts: list[int], loads: list[str], chop: bool) -> list[dict]:
-    """Whole HSPAN ×2 forwards with the official-style and attnsr's attention, per threads × load."""
+def whole(lr: int, repeats: int, thread_counts: list[int], loads: list[str], chop: list[tuple[int, str]]
+          ) -> list[dict]:
+    """Whole HSPAN ×2 forwards with the official-style and attnsr's attention, per threads × load, and
+    the network with only the score matmuls as attention ("floor": what no exact solver can beat)."""
     torch.manual_seed(0)
     model = hspan.HSPAN(hspan.HSPANConfig(scale=2)).eval()
     ours_fn = hspan.sparsemax_attention
-    impls = {"official-style": naive_sparsemax_attention, "attnsr": ours_fn}
-    cases = [("whole", lr, model)]
+    impls = {"official-style": naive_sparsemax_attention, "attnsr": ours_fn, "floor": scores_only_attention}
+    grid = [(t, load) for load in loads for t in thread_counts]
+    cases = [("whole", lr, model, grid, repeats)]
     if chop:
-        cases.append(("chop", 160, lambda x: hspan.forward_chop(model, x)))
+        cases.append(("chop", 160, lambda x: hspan.forward_chop(model, x), chop, 1))
     results = []
-    for case, size, run in cases:
+    for case, size, run, modes, rounds in cases:
         x = _lr_image(size)
-        for load in loads:
-            for threads in thread_counts:
-                torch.set_num_threads(threads)
-                rec: dict = {"case": case, "lr": size, "threads": threads, "load": load,
-                             "cpu_s": {k: [] for k in impls}, "wall_s": {k: [] for k in impls}}
-                outs = {}
-                with _Load(load), torch.no_grad():
-                    for _ in range(repeats):
-                        for name, impl in impls.items():
-                            hspan.sparsemax_attention = impl
-                            try:
-                                cpu, wall, outs[name] = _timed(lambda: run(x))
-                            finally:
-                                hspan.sparsemax_attention = ours_fn
-                            rec["cpu_s"][name].append(cpu)
-                            rec["wall_s"][name].append(wall)
-                ratios = [a / b for a, b in zip(rec["wall_s"]["official-style"], rec["wall_s"]["attnsr"])]
-                rec["wall_ratio_median"] = statistics.median(ratios)
-                rec["wall_ratio_range"] = [min(ratios), max(ratios)]
-                rec["max_abs_diff"] = (outs["official-style"] - outs["attnsr"]).abs().max().item()
-                results.append(rec)
-                line = ", ".join(
-                    f"{name} wall {min(rec['wall_s'][name]):.2f}/{statistics.median(rec['wall_s'][name]):.2f} s "
-                    f"cpu {min(rec['cpu_s'][name]):.2f}/{statistics.median(rec['cpu_s'][name]):.2f} s"
-                    for name in impls)
-                print(f"{case} HSPAN x2 at {size}x{size} LR, {threads} thread(s), {load}, {repeats} rounds "
-                      f"(best/median): {line}; official-style/attnsr wall {rec['wall_ratio_median']:.2f}x "
-                      f"(rounds {min(ratios):.2f}-{max(ratios):.2f}x), max |diff| {rec['max_abs_diff']:.2e}",
-                      flush=True)
+        for threads, load in modes:
+            torch.set_num_threads(threads)
+            rec: dict = {"case": case, "lr": size, "threads": threads, "load": load,
+                         "cpu_s": {k: [] for k in impls}, "wall_s": {k: [] for k in impls}}
+            outs = {}
+            with _Load(load), torch.no_grad():
+                for _ in range(rounds):
+                    for name, impl in impls.items():
+                        hspan.sparsemax_attention = impl
+                        try:
+                            cpu, wall, outs[name] = _timed(lambda: run(x))
+                        finally:
+                            hspan.sparsemax_attention = ours_fn
+                        rec["cpu_s"][name].append(cpu)
+                        rec["wall_s"][name].append(wall)
+            ratios = [a / b for a, b in zip(rec["wall_s"]["official-style"], rec["wall_s"]["attnsr"])]
+            rec["wall_ratio_median"] = statistics.median(ratios)
+            rec["wall_ratio_range"] = [min(ratios), max(ratios)]
+            rec["max_abs_diff"] = (outs["official-style"] - outs["attnsr"]).abs().max().item()
+            rec["floor_ratio_median"] = statistics.median(
+                a / b for a, b in zip(rec["wall_s"]["official-style"], rec["wall_s"]["floor"]))
+            results.append(rec)
+            line = ", ".join(
+                f"{name} wall {min(rec['wall_s'][name]):.2f}/{statistics.median(rec['wall_s'][name]):.2f} s "
+                f"cpu {min(rec['cpu_s'][name]):.2f}/{statistics.median(rec['cpu_s'][name]):.2f} s"
+                for name in impls)
+            print(f"{case} HSPAN x2 at {size}x{size} LR, {threads} thread(s), {load}, {rounds} round(s) "
+                  f"(best/median): {line}; official-style/attnsr wall {rec['wall_ratio_median']:.2f}x "
+                  f"(rounds {min(ratios):.2f}-{max(ratios):.2f}x; official-style/floor "
+                  f"{rec['floor_ratio_median']:.2f}x), max |diff| {rec['max_abs_diff']:.2e}", flush=True)
     return results
 
 
@@ -256,7 +270,8 @@ def main() -> None:
     parser.add_argument("--whole", action="store_true", help="whole-network forwards per threads and load")
     parser.add_argument("--whole-threads", default="1,2", help="thread counts for --whole (comma-separated)")
     parser.add_argument("--loads", default="quiet,busy", help="loads for --whole: quiet, busy (comma-separated)")
-    parser.add_argument("--chop", action="store_true", help="with --whole: also the official chop at 160x160")
+    parser.add_argument("--chop", default="", help="with --whole: also the official chop at 160x160 LR (one "
+                        "round) in these threads:load modes, e.g. 2:busy,1:quiet")
     parser.add_argument("--json", type=Path, help="with --whole: write the measurements here")
     parser.add_argument("--memory-child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -266,7 +281,8 @@ def main() -> None:
         return
     if args.whole:
         results = whole(args.lr, args.repeats, [int(t) for t in args.whole_threads.split(",")],
-                        args.loads.split(","), args.chop)
+                        args.loads.split(","), [(int(m.split(":")[0]), m.split(":")[1])
+                                                for m in args.chop.split(",") if m])
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"torch": torch.__version__, "results": results}, indent=1) + "\n")

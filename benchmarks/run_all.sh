@@ -30,6 +30,9 @@ run onnx_vs_engine   benchmarks/onnx_vs_engine.py --size "$q_photo" --repeat "$q
 run auto_tile        benchmarks/auto_tile.py --size "$q_photo" --threads 2 --repeat "$q_rep" --json "$out/auto_tile.json"
 run fold             benchmarks/fold.py --threads 2 --repeats $(( q_rep + 2 ))
 run hspan_attention  benchmarks/hspan_attention.py --repeats "$q_rep" --mem-size 0
+if (( quick )); then q_whole="--lr 24"; else q_whole="--lr 96 --chop 2:quiet,2:busy"; fi
+# shellcheck disable=SC2086
+run hspan_whole      benchmarks/hspan_attention.py --whole --repeats "$q_rep" --whole-threads 1,2 --loads quiet,busy $q_whole --json "$out/hspan_whole.json"
 # shellcheck disable=SC2086
 run tiling           benchmarks/tiling.py --model default --scale 2 --images "$shared/datasets/Set14" --tile $q_tiles
 run degradation      benchmarks/degradation.py --rounds $(( q_rep + 2 ))

@@ -69,6 +69,7 @@ def test_run_all_quick_mode_calls_each_benchmark_once(tmp_path: Path) -> None:
     scripts = [line.split()[0] for line in lines]
     expected = [f"benchmarks/{p.name}" for p in (REPO / "benchmarks").glob("*.py")]
     expected.append("benchmarks/upscale_memory.py")  # run twice: 4000x3000 and 1 MP
+    expected.append("benchmarks/hspan_attention.py")  # run twice: the attention layers and --whole
     assert sorted(scripts) == sorted(expected)
     assert all("--minutes 1" in line for line in lines if "train.py" in line or "_candidates" in line
                or "seeds" in line)

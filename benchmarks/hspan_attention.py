@@ -100,22 +100,37 @@ def _capture_hspa_inputs(model: hspan.HSPAN, x: torch.Tensor) -> list[tuple[hspa
     return found
 
 
+def _with_attention(impl, fn):
+    """``fn()`` with ``impl`` as HSPA's attention (HSPA.forward looks the function up at call time)."""
+    ours = hspan.sparsemax_attention
+    hspan.sparsemax_attention = impl
+    try:
+        return fn()
+    finally:
+        hspan.sparsemax_attention = ours
+
+
 def _run_all(pairs, impl) -> list[torch.Tensor]:
     hspan.sparsemax_attention = impl  # HSPA.forward looks the function up at call time
     with torch.no_grad():
         return [mod(inp) for mod, inp in pairs]
 
 
-def _interleaved(fns: dict, repeats: int) -> tuple[dict[str, list[float]], dict[str, list[torch.Tensor]]]:
-    """Run the implementations in turn, ``repeats`` rounds: a busy machine slows both alike."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    outs: dict[str, list[torch.Tensor]] = {}
+def _interleaved(fns: dict, repeats: int) -> tuple[dict[str, list[float]], dict[str, list[float]], dict]:
+    """Run the implementations in turn, ``repeats`` rounds: a busy machine slows both alike.
+
+    Returns wall seconds and CPU seconds (this process, all threads) per name and round, and each one's
+    last output."""
+    wall: dict[str, list[float]] = {name: [] for name in fns}
+    cpu: dict[str, list[float]] = {name: [] for name in fns}
+    outs: dict = {}
     for _ in range(repeats):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             outs[name] = fn()
-            times[name].append(time.perf_counter() - t0)
-    return times, outs
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    return wall, cpu, outs
 
 
 def speed(lr: int, repeats: int, full: bool) -> None:
@@ -124,7 +139,7 @@ def speed(lr: int, repeats: int, full: bool) -> None:
     x = _lr_image(lr)
     ours_fn = hspan.sparsemax_attention
     pairs = _capture_hspa_inputs(model, x)
-    times, outs = _interleaved({"naive": lambda: _run_all(pairs, naive_sparsemax_attention),
+    times, _, outs = _interleaved({"naive": lambda: _run_all(pairs, naive_sparsemax_attention),
                                 "ours": lambda: _run_all(pairs, ours_fn)}, repeats)
     hspan.sparsemax_attention = ours_fn
     diff = max((a - b).abs().max().item() for a, b in zip(outs["naive"], outs["ours"]))
@@ -168,13 +183,6 @@ class _Load:
             self.proc.wait()
 
 
-def _timed(fn) -> tuple[float, float, torch.Tensor]:
-    """(CPU seconds of this process, wall seconds, result) of one call."""
-    c0, t0 = time.process_time(), time.perf_counter()
-    out = fn()
-    return time.process_time() - c0, time.perf_counter() - t0, out
-
-
 def whole(lr: int, repeats: int, thread_counts: list[int], loads: list[str], chop: list[tuple[int, str]]
           ) -> list[dict]:
     """Whole HSPAN ×2 forwards with the official-style and attnsr's attention, per threads × load, and
@@ -192,19 +200,11 @@ def whole(lr: int, repeats: int, thread_counts: list[int], loads: list[str], cho
         x = _lr_image(size)
         for threads, load in modes:
             torch.set_num_threads(threads)
-            rec: dict = {"case": case, "lr": size, "threads": threads, "load": load,
-                         "cpu_s": {k: [] for k in impls}, "wall_s": {k: [] for k in impls}}
-            outs = {}
             with _Load(load), torch.no_grad():
-                for _ in range(rounds):
-                    for name, impl in impls.items():
-                        hspan.sparsemax_attention = impl
-                        try:
-                            cpu, wall, outs[name] = _timed(lambda: run(x))
-                        finally:
-                            hspan.sparsemax_attention = ours_fn
-                        rec["cpu_s"][name].append(cpu)
-                        rec["wall_s"][name].append(wall)
+                wall, cpu, outs = _interleaved(
+                    {name: (lambda impl=impl: _with_attention(impl, lambda: run(x))) for name, impl in impls.items()},
+                    rounds)
+            rec: dict = {"case": case, "lr": size, "threads": threads, "load": load, "cpu_s": cpu, "wall_s": wall}
             ratios = [a / b for a, b in zip(rec["wall_s"]["official-style"], rec["wall_s"]["attnsr"])]
             rec["wall_ratio_median"] = statistics.median(ratios)
             rec["wall_ratio_range"] = [min(ratios), max(ratios)]

@@ -89,9 +89,32 @@ def test_shipped_model_matches_its_recipe(family: str, scale: int) -> None:
     assert cfg.name.split("/")[0] == path.stem and cfg.model.scale == scale and cfg.model.name == meta["arch"]
     built = create(cfg.model.name, scale=scale, **dict(cfg.model.options)).state_dict()
     check_keys(built, tensors, where=f"{path.name} against {meta['recipe']}")  # same keys, same shapes
-    if len(plan) == 1:
-        assert not cfg.model.pretrained and meta["initialised_from"].startswith("random")
+    if len(plan) == 1 and cfg.model.pretrained:  # a fine-tune of another shipped model (photo-gan of photo)
+        source = REPO / cfg.model.pretrained
+        assert source.parent == path.parent and source.is_file() and source != path
+        assert meta["initialised_from"] == source.name
+    elif len(plan) == 1:
+        assert meta["initialised_from"].startswith("random")
     else:  # every later stage starts from an earlier stage of the same file, never from a loose file
         assert all(s.init is not None for s in plan[1:]) and not plan[0].cfg.model.pretrained
         assert meta["initialised_from"] != "" and not meta["initialised_from"].startswith("random")
     assert int(meta["iterations"]) == cfg.iterations
+
+
+def _detail(x: torch.Tensor) -> float:
+    """Mean absolute difference of horizontally and vertically adjacent pixels: the image's fine detail."""
+    return float((x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean())
+
+
+def test_photo_gan_is_the_sharper_photo_model() -> None:
+    """``--model photo-gan`` (the adversarial fine-tune) restores more detail than ``photo`` from the same
+    realistic LR, while staying near it (same generator, fine-tuned, not retrained)."""
+    from attnsr.image.realistic import EVAL_REALISTIC, degrade_realistic
+
+    assert resolve_model("photo-gan", None, 2).label == "attnsr-photo-gan_x2"
+    hr = modcrop(read_rgb(SAMPLE), 2)
+    lr = degrade_realistic(hr.unsqueeze(0).repeat(3, 1, 1, 1), 2, EVAL_REALISTIC, [0, 1, 2])
+    with torch.inference_mode():
+        gan, plain = resolve_model("photo-gan", None, 2).model(lr), resolve_model("photo", None, 2).model(lr)
+    assert _detail(plain) * 1.2 < _detail(gan) < 1.5 * _detail(hr)  # more detail than photo, not far beyond the HR's
+    assert psnr(gan[0], plain[0], crop_border=2) > 30.0

@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 
 #: the bundled family that ``--model default`` names (trained here, see configs/bundled/)
 DEFAULT_BUNDLED = "attnsr-small"
-#: short ``--model`` names of bundled families: the bicubic-benchmark default and the real-photo model
-BUNDLED_ALIASES = {"default": DEFAULT_BUNDLED, "photo": "attnsr-photo"}
+#: short ``--model`` names of bundled families: the bicubic-benchmark default, the real-photo model and its
+#: adversarially fine-tuned (sharper) variant
+BUNDLED_ALIASES = {"default": DEFAULT_BUNDLED, "photo": "attnsr-photo", "photo-gan": "attnsr-photo-gan"}
 DEFAULT_SCALE = 2
 _BUNDLED_RE = re.compile(r"^(?P<name>.+)_x(?P<scale>\d+)\.safetensors$")
 

@@ -186,11 +186,12 @@ def test_models_lists_bundled_bicubic_and_weights(tmp_path: Path, temp_parent: P
         body = client.get("/v1/models").json()
     assert body["default"] == "attnsr-small"
     models = {m["id"]: m for m in body["models"]}
-    assert list(models) == ["attnsr-small", "attnsr-photo", "bicubic", "mine"]
+    assert list(models) == ["attnsr-small", "attnsr-photo", "attnsr-photo-gan", "bicubic", "mine"]
     assert models["attnsr-small"]["scales"] == [2, 3, 4] and models["attnsr-photo"]["scales"] == [2, 4]
     assert models["mine"] == {"id": "mine", "label": "mine (--weights)", "kind": "weights", "scales": [3]}
     assert body["limits"] == {"max_upload_bytes": 7_000_000, "max_pixels": 123_456, "sync_max_pixels": 512 * 512}
     assert build_catalogue("photo").default == "attnsr-photo"  # the short name of `attnsr upscale --model photo`
+    assert build_catalogue("photo-gan").default == "attnsr-photo-gan"
 
 
 def test_page_and_api_docs_load_nothing_from_elsewhere(temp_parent: Path) -> None:

@@ -59,12 +59,17 @@ def test_bundled_model_beats_bicubic_on_the_sample(scale: int) -> None:
     assert psnr(sr, hr, crop_border=scale) > psnr(bicubic, hr, crop_border=scale) + 0.3
 
 
-@pytest.mark.parametrize("scale", [2, 4])
-def test_photo_model_beats_bicubic_on_a_realistic_degraded_sample(scale: int) -> None:
+def _realistic_sample(scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sample image (modcropped HR) and three LR copies made by the fixed eval setting, seeds 0-2."""
     from attnsr.image.realistic import EVAL_REALISTIC, degrade_realistic
 
     hr = modcrop(read_rgb(SAMPLE), scale)
-    lr = degrade_realistic(hr.unsqueeze(0).repeat(3, 1, 1, 1), scale, EVAL_REALISTIC, [0, 1, 2])
+    return hr, degrade_realistic(hr.unsqueeze(0).repeat(3, 1, 1, 1), scale, EVAL_REALISTIC, [0, 1, 2])
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_photo_model_beats_bicubic_on_a_realistic_degraded_sample(scale: int) -> None:
+    hr, lr = _realistic_sample(scale)
     model = resolve_model("photo", None, scale).model
     with torch.inference_mode():
         sr = model(lr)
@@ -109,11 +114,8 @@ def _detail(x: torch.Tensor) -> float:
 def test_photo_gan_is_the_sharper_photo_model() -> None:
     """``--model photo-gan`` (the adversarial fine-tune) restores more detail than ``photo`` from the same
     realistic LR, while staying near it (same generator, fine-tuned, not retrained)."""
-    from attnsr.image.realistic import EVAL_REALISTIC, degrade_realistic
-
     assert resolve_model("photo-gan", None, 2).label == "attnsr-photo-gan_x2"
-    hr = modcrop(read_rgb(SAMPLE), 2)
-    lr = degrade_realistic(hr.unsqueeze(0).repeat(3, 1, 1, 1), 2, EVAL_REALISTIC, [0, 1, 2])
+    hr, lr = _realistic_sample(2)
     with torch.inference_mode():
         gan, plain = resolve_model("photo-gan", None, 2).model(lr), resolve_model("photo", None, 2).model(lr)
     assert _detail(plain) * 1.2 < _detail(gan) < 1.5 * _detail(hr)  # more detail than photo, not far beyond the HR's

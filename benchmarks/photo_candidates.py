@@ -1,6 +1,7 @@
 """Quality per CPU-hour of photo-model candidates: which architecture `--model photo` uses.
 
-    .venv/bin/python benchmarks/photo_candidates.py [--minutes 10] [--holdout 10] [--json FILE]
+    .venv/bin/python benchmarks/photo_candidates.py [--minutes 10 | --iterations N] [--holdout 10] [--json FILE]
+        [--only NAME,...] [--set KEY=VALUE ...] [--tag TAG]
 
 Each candidate is trained with attnsr's trainer for the same one-thread budget on T91 minus ``--holdout``
 images, with the data settings of ``configs/bundled/attnsr-photo_x2.yaml`` (realistic degradations made on
@@ -10,6 +11,12 @@ on the held-out T91 images, so no benchmark image takes part in the choice, in t
 real-photo setting of ``attnsr eval --degradation realistic`` (PSNR on Y, shave 2; LPIPS AlexNet) and the
 clean MATLAB-bicubic LR (PSNR on Y). Printed per candidate: parameters, s/iteration (model step plus
 degradation), iterations, both scores with their gains over bicubic, and the one-thread 1-MP inference time.
+
+``--set`` changes the recipe for every candidate, as ``attnsr train --set`` does (e.g.
+``--set data.realistic.realesrgan.second_order_prob=0.5`` or ``--set 'data.extra_hr_dirs=[data/extra-photos]'``),
+so one architecture can be trained under several data settings; ``--iterations`` gives every candidate the same
+number of steps instead of the same minutes (fair when the candidates are one architecture), and ``--tag``
+names the variant in the printout and the JSON.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from attnsr.eval import EvalSettings, bicubic_method, evaluate_dataset, prepare_
 from attnsr.models import create  # noqa: E402
 from attnsr.models.stats import count_params  # noqa: E402
 from attnsr.train import config_from_dict, train  # noqa: E402
+from attnsr.train.config import apply_overrides  # noqa: E402
 from attnsr.train.loop import batch_inputs  # noqa: E402
 
 RECIPE = REPO / "configs" / "bundled" / "attnsr-photo_x2.yaml"
@@ -51,8 +59,9 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
 }
 
 
-def recipe_dict(train_dir: Path, out: Path, net: str, options: dict, iterations: int, clean_prob: float) -> dict:
-    d = yaml.safe_load(RECIPE.read_text())
+def recipe_dict(train_dir: Path, out: Path, net: str, options: dict, iterations: int, clean_prob: float,
+                overrides: tuple[str, ...] = ()) -> dict:
+    d = apply_overrides(yaml.safe_load(RECIPE.read_text()), overrides)
     d.update(name="photo-candidate", output_dir=str(out), iterations=iterations, threads=1, progress=False,
              log_every=max(1, iterations // 10), save_every=iterations, keep_last=1)
     d["model"] = {"name": net, "scale": SCALE, "options": options}
@@ -100,8 +109,13 @@ def main() -> int:
     ap.add_argument("--holdout", type=int, default=10)
     ap.add_argument("--clean-prob", type=float, default=0.3)
     ap.add_argument("--only", default="", help="comma-separated candidate names (default all)")
+    ap.add_argument("--iterations", type=int, default=0, help="fixed steps per candidate instead of --minutes")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="change the recipe for every candidate (repeatable)")
+    ap.add_argument("--tag", default="", help="a name for this data setting, added to each candidate's name")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    overrides = tuple(args.overrides)
     torch.set_num_threads(1)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(CANDIDATES)
     scorers_real, scorers_clean = prepare_metrics(("psnr", "lpips")), prepare_metrics(("psnr",))
@@ -114,10 +128,11 @@ def main() -> int:
         for name in names:
             net, options = CANDIDATES[name]
             out = Path(tmp) / name.replace(" ", "_")
-            spi = seconds_per_iteration(recipe_dict(tr, out, net, options, 10, args.clean_prob))
-            iterations = max(20, int(args.minutes * 60 / spi))
+            spi = seconds_per_iteration(recipe_dict(tr, out, net, options, 10, args.clean_prob, overrides))
+            iterations = args.iterations or max(20, int(args.minutes * 60 / spi))
             start, cpu0 = time.perf_counter(), time.process_time()
-            result = train(config_from_dict(recipe_dict(tr, out, net, options, iterations, args.clean_prob)))
+            result = train(config_from_dict(recipe_dict(tr, out, net, options, iterations, args.clean_prob,
+                                                        overrides)))
             wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
             model = trained_model(net, options, result.last_checkpoint)
             with torch.inference_mode():
@@ -129,14 +144,17 @@ def main() -> int:
                 "clean_psnr": clean_psnr, "clean_gain": clean_psnr - base[2],
                 "infer_s_per_mpix_1thread": seconds_per_megapixel(net, options),
             }
-            results[name] = rec
-            print(f"{name:18s} {rec['params'] / 1e3:6.1f}K params  {spi:5.2f} s/it  {iterations:5d} it in "
+            label = f"{name} [{args.tag}]" if args.tag else name
+            results[label] = rec
+            print(f"{label:18s} {rec['params'] / 1e3:6.1f}K params  {spi:5.2f} s/it  {iterations:5d} it in "
                   f"{rec['train_wall_minutes']:4.1f} min ({rec['train_cpu_minutes']:4.1f} CPU-min)  realistic "
-                  f"{real_psnr:.3f} dB ({rec['realistic_gain']:+.3f}) LPIPS {real_lpips:.4f}  clean {clean_psnr:.3f} dB "
-                  f"({rec['clean_gain']:+.3f})  1-MP inference {rec['infer_s_per_mpix_1thread']:.1f} s (1 thread)",
+                  f"{real_psnr:.3f} dB ({rec['realistic_gain']:+.3f}) LPIPS {real_lpips:.4f}  "
+                  f"clean {clean_psnr:.3f} dB ({rec['clean_gain']:+.3f})  "
+                  f"1-MP inference {rec['infer_s_per_mpix_1thread']:.1f} s (1 thread)",
                   flush=True)
     if args.json:
-        payload = {"minutes": args.minutes, "clean_prob": args.clean_prob,
+        payload = {"minutes": args.minutes, "iterations": args.iterations, "clean_prob": args.clean_prob,
+                   "overrides": list(overrides),
                    "bicubic": dict(zip(("realistic_psnr", "realistic_lpips", "clean_psnr"), base)),
                    "candidates": results}
         args.json.write_text(json.dumps(payload, indent=1))

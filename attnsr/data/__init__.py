@@ -47,7 +47,8 @@ def build_dataset(data: DataConfig, scale: int) -> PatchDataset:
     if data.kind == "hr_folder":
         if not data.hr_dir:
             raise ConfigError("data.hr_dir: required for data.kind hr_folder")
-        return hr_folder_dataset(data.hr_dir, degradation=data.degradation, hr_rescale=data.hr_rescale, **common)
+        return hr_folder_dataset(data.hr_dir, degradation=data.degradation, hr_rescale=data.hr_rescale,
+                                 extra_dirs=data.extra_hr_dirs, **common)
     if data.kind == "paired":
         if not data.hr_dir or not data.lr_dir:
             raise ConfigError("data.hr_dir and data.lr_dir: both required for data.kind paired")

@@ -76,11 +76,12 @@ class PatchDataset(Dataset):
 
 def hr_folder_dataset(hr_dir: str | os.PathLike[str], *, scale: int, lr_patch: int, degradation: str = "BI",
                       augment: bool = True, cache: bool = False,
-                      hr_rescale: Sequence[float] = (1.0,)) -> PatchDataset:
-    """HR images of one folder, the LR made by ``degradation`` (see :class:`~attnsr.data.pairing.Degrade`;
-    with ``cache`` and BI/BD the whole LR image is made once); ``hr_rescale``: see
-    :class:`~attnsr.data.sources.HRFolder`."""
-    source = HRFolder(hr_dir, hr_rescale=hr_rescale, hr_patch=scale * lr_patch)
+                      hr_rescale: Sequence[float] = (1.0,),
+                      extra_dirs: Sequence[str | os.PathLike[str]] = ()) -> PatchDataset:
+    """HR images of one folder (and of ``extra_dirs``), the LR made by ``degradation`` (see
+    :class:`~attnsr.data.pairing.Degrade`; with ``cache`` and BI/BD the whole LR image is made once);
+    ``hr_rescale``: see :class:`~attnsr.data.sources.HRFolder`."""
+    source = HRFolder(hr_dir, hr_rescale=hr_rescale, hr_patch=scale * lr_patch, extra_dirs=extra_dirs)
     pairing = Degrade(Crop(scale, lr_patch, augment), degradation, whole_lr=cache and degradation in ("BI", "BD"))
     return PatchDataset(source, pairing, cache=cache)
 

@@ -36,13 +36,16 @@ def read_uint8(path: Path) -> torch.Tensor:
 
 
 class HRFolder:
-    """HR images of one folder (DIV2K layout), each at every ``hr_rescale`` factor (FSRCNN's augmentation,
-    e.g. 1.0 to 0.6): a downscaled copy is an image of its own, made with MATLAB bicubic; copies smaller
-    than ``hr_patch`` (read from the file headers, without decoding) are left out."""
+    """HR images of one folder (DIV2K layout), then of each of ``extra_dirs``, each at every ``hr_rescale``
+    factor (FSRCNN's augmentation, e.g. 1.0 to 0.6): a downscaled copy is an image of its own, made with
+    MATLAB bicubic; copies smaller than ``hr_patch`` (read from the file headers, without decoding) are
+    left out."""
 
     def __init__(self, hr_dir: str | os.PathLike[str], *, hr_rescale: Sequence[float] = (1.0,),
-                 hr_patch: int = 0) -> None:
+                 hr_patch: int = 0, extra_dirs: Sequence[str | os.PathLike[str]] = ()) -> None:
         self.files = list_images(hr_dir, what="data.hr_dir")
+        for folder in extra_dirs:
+            self.files += list_images(folder, what="data.extra_hr_dirs")
         #: (file index, factor) of each training image
         self.items = _rescaled_items(self.files, tuple(hr_rescale), hr_patch)
 

@@ -64,6 +64,9 @@ class DataConfig:
     #: as is), as FSRCNN did with T91 (1.0, 0.9, 0.8, 0.7, 0.6); copies too small for a patch are left out.
     #: Without ``cache`` every patch of a copy downscales its whole image: meant for small sets.
     hr_rescale: tuple[float, ...] = (1.0,)
+    #: ``hr_folder`` only: more folders of HR images, used like ``hr_dir`` (its images first, then each of
+    #: these folders' in order), e.g. the registry-shipped photos of ``data/extra-photos``.
+    extra_hr_dirs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -281,6 +284,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"data.hr_rescale: needs distinct factors in (0, 1], got {list(factors)}")
     if factors != (1.0,) and cfg.data.kind != "hr_folder":
         raise ConfigError(f"data.hr_rescale: only for data.kind hr_folder, not {cfg.data.kind}")
+    if cfg.data.extra_hr_dirs and cfg.data.kind != "hr_folder":
+        raise ConfigError(f"data.extra_hr_dirs: only for data.kind hr_folder, not {cfg.data.kind}")
     if cfg.data.degradation == "realistic" and cfg.data.kind != "hr_folder":
         raise ConfigError(f"data.degradation: realistic needs data.kind hr_folder, not {cfg.data.kind}")
     if cfg.save_every < 1 or cfg.log_every < 1 or cfg.val.every < 1:

@@ -14,6 +14,7 @@ from PIL import Image
 
 from attnsr.cli.main import main
 from attnsr.data import H5Dataset, HRFolderDataset, PairedFolderDataset, StreamBatchSampler
+from attnsr.errors import ConfigError
 from attnsr.image.degrade import degrade
 from attnsr.image.dihedral import dihedral
 from attnsr.image.resize import imresize
@@ -94,6 +95,26 @@ def test_hr_rescale_adds_downscaled_copies_that_hold_a_patch(tmp_path: Path, cap
         assert torch.allclose(lr, degrade(half, 2, "BI", quantize=True)[:, t // 2:t // 2 + 6, l // 2:l // 2 + 6],
                               atol=1e-6)
     assert "downscaled x0.5" in ds.describe(4)
+
+
+def test_extra_hr_dirs_append_their_images_after_hr_dir(tmp_path: Path) -> None:
+    main_dir = _images(tmp_path / "hr", count=2, size=(40, 36))
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    Image.fromarray(np.full((36, 40), 200, np.uint8)).save(extra / "a_gray.png")  # gray: replicated to RGB
+    plain = HRFolderDataset(main_dir, scale=2, lr_patch=6, cache=True, hr_rescale=(1.0, 0.5))
+    ds = HRFolderDataset(main_dir, scale=2, lr_patch=6, cache=True, hr_rescale=(1.0, 0.5), extra_dirs=[extra])
+    assert [f.name for f in ds.source.files] == ["im0.png", "im1.png", "a_gray.png"]
+    assert ds.source.items == [(0, 1.0), (1, 1.0), (2, 1.0), (0, 0.5), (1, 0.5), (2, 0.5)]
+    for i, j in ((0, 0), (1, 1), (3, 2), (4, 3)):  # the main folder's items are unchanged, seed for seed
+        assert all(torch.equal(a, b) for a, b in zip(ds[(i, 7)], plain[(j, 7)]))
+    lr, hr = ds[(2, 7)]
+    assert torch.equal(hr, torch.full((3, 12, 12), 200 / 255))
+    assert "a_gray.png" in ds.source.describe(2)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match=r"data.extra_hr_dirs: .*empty: holds no images"):
+        HRFolderDataset(main_dir, scale=2, lr_patch=6, extra_dirs=[extra, empty])
 
 
 def test_corrupt_and_small_images_are_reported_and_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

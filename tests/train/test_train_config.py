@@ -39,6 +39,8 @@ def test_unknown_keys_name_the_key(raw: dict, key: str) -> None:
     ({"data": {"hr_rescale": []}}, "data.hr_rescale"),
     ({"data": {"hr_rescale": [0.8, 0.8]}}, "data.hr_rescale"),
     ({"data": {"kind": "paired", "hr_rescale": [1.0, 0.9]}}, "data.hr_rescale"),
+    ({"data": {"kind": "paired", "extra_hr_dirs": ["more"]}}, "data.extra_hr_dirs"),
+    ({"data": {"extra_hr_dirs": "more"}}, "data.extra_hr_dirs"),
 ])
 def test_bad_values_name_the_key(raw: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

@@ -1,9 +1,11 @@
 """``attnsr compare IMAGE --models a,b --crop x,y,w,h``: the figure every SR paper prints.
 
-The HR image is modcropped, made LR with MATLAB bicubic (quantised to 8 bits, as in ``attnsr eval``),
-upscaled by bicubic and by every model, and the same crop of each result is enlarged with
-nearest-neighbour (pixels stay visible) and put side by side (HR, bicubic, models) with PSNR (Y, shave =
-scale, whole image) and LPIPS (whole image; ``LPIPS n/a`` without the weights) under each.
+The HR image is modcropped, made LR as ``attnsr eval`` makes it (``--degradation BI`` by default: MATLAB
+bicubic quantised to 8 bits; ``realistic`` with ``--seed``: the real-photo setting, the same LR that
+``attnsr eval --degradation realistic --seed S`` scores for that file), upscaled by bicubic and by every
+model, and the same crop of each result is enlarged with nearest-neighbour (pixels stay visible) and put
+side by side (HR, bicubic, models) with PSNR (Y, shave = scale, whole image) and LPIPS (whole image;
+``LPIPS n/a`` without the weights) under each.
 
 With ``--lr`` the image is itself the low-resolution input (a real photo, e.g. a camera JPEG): there is no
 ground truth and no score; ``--crop`` is in input pixels and the panels are the input (pixels repeated),
@@ -19,6 +21,7 @@ import sys
 from pathlib import Path
 
 from attnsr.cli.args import add_engine_arguments, engine_options
+from attnsr.errors import ConfigError
 from attnsr.infer.comparison import (
     MIN_PANEL_WIDTH,
     compare_models,
@@ -46,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zoom", type=int, default=None,
                    help=f"nearest-neighbour enlargement of the crop (default: enough for {MIN_PANEL_WIDTH} px)")
     p.add_argument("--columns", type=int, default=None, help="panels per row (default: all in one row)")
+    p.add_argument("--degradation", choices=("BI", "BD", "DN", "realistic"), default="BI",
+                   help="how the LR is made from IMAGE, as attnsr eval makes it (default BI)")
+    p.add_argument("--seed", type=int, default=0, help="seed of DN noise and realistic draws, as attnsr eval's")
     # compare names its models in --models; fp32 by default, as eval: it prints PSNR and LPIPS
     add_engine_arguments(p, model_help=None, precision_default="fp32")
 
@@ -58,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     options = engine_options(args)
     out = args.output or args.image.with_name(f"{args.image.stem}_compare.png")
     if args.lr:
+        if args.degradation != "BI":
+            raise ConfigError("--degradation: not with --lr (the image is already the low-resolution input)")
         real = compare_real(args.image, specs, args.crop, scale, zoom=args.zoom, columns=args.columns,
                             device=args.device, threads=args.threads, chop=args.chop, options=options)
         save_array(out, real.figure)
@@ -65,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     fig = compare_models(args.image, specs, args.crop, scale, zoom=args.zoom, columns=args.columns,
                          device=args.device, threads=args.threads, chop=args.chop, options=options,
+                         degradation=args.degradation, seed=args.seed,
                          on_message=lambda _level, text: print(f"attnsr compare: note: {text}", file=sys.stderr))
     save_array(out, fig.figure)
     for text in fig.captions[1:]:

@@ -19,6 +19,7 @@ from attnsr.eval.protocol import (
     evaluate_image,
     find_lr,
     list_images,
+    make_lr,
     score_pair,
 )
 from attnsr.eval.report import format_spectrum_table, format_table, write_csv, write_json, write_spectra
@@ -28,5 +29,5 @@ __all__ = [
     "IMAGE_SUFFIXES", "METHODS", "METRICS", "DatasetResult", "EvalSettings", "Method", "Metric", "MetricOptions",
     "PairSink", "ScoreFn", "Scorer", "bicubic_method", "check_metrics", "collect_result", "dataset_name",
     "evaluate_dataset", "evaluate_image", "find_lr", "format_spectrum_table", "format_table", "list_images",
-    "prepare_metrics", "score_pair", "write_csv", "write_json", "write_spectra",
+    "make_lr", "prepare_metrics", "score_pair", "write_csv", "write_json", "write_spectra",
 ]

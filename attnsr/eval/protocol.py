@@ -122,11 +122,17 @@ def _make_lr(hr: torch.Tensor, path: Path, scale: int, settings: EvalSettings) -
         if tuple(lr.shape[-2:]) != want:
             raise ImageError(f"{path.name}: LR size {tuple(lr.shape[-2:])} != modcropped HR / {scale} = {want}")
         return lr
-    if settings.degradation == "realistic":
-        seed = mix_seed(settings.seed, zlib.crc32(path.name.encode()))
-        return degrade_realistic(hr, scale, EVAL_REALISTIC, [seed])
-    gen = torch.Generator().manual_seed(settings.seed + zlib.crc32(path.name.encode()))
-    return degrade(hr, scale, settings.degradation, generator=gen)
+    return make_lr(hr, path.name, scale, settings.degradation, settings.seed)
+
+
+def make_lr(hr: torch.Tensor, name: str, scale: int, degradation: str = "BI", seed: int = 0) -> torch.Tensor:
+    """The LR image ``attnsr eval`` scores for the (modcropped) ``hr`` of the file called ``name``: BI, BD
+    or DN (noise drawn from ``seed + crc32(name)``), or ``realistic`` (:data:`EVAL_REALISTIC`, drawn from
+    ``mix_seed(seed, crc32(name))``); 8-bit levels."""
+    if degradation == "realistic":
+        return degrade_realistic(hr, scale, EVAL_REALISTIC, [mix_seed(seed, zlib.crc32(name.encode()))])
+    gen = torch.Generator().manual_seed(seed + zlib.crc32(name.encode()))
+    return degrade(hr, scale, degradation, generator=gen)
 
 
 PairSink = Callable[[torch.Tensor, torch.Tensor], None]

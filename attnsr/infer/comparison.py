@@ -1,9 +1,11 @@
 """The comparison figure every SR paper prints: the same zoomed crop of HR, bicubic and each model.
 
-:func:`compare_models` modcrops the HR image, makes it LR with MATLAB bicubic (quantised to 8 bits, as
-``attnsr eval`` does), upscales it with bicubic and every model, and enlarges the same crop of each result
-with nearest-neighbour (pixels stay visible), side by side (HR, bicubic, models) with PSNR (Y, shave =
-scale, whole image) and LPIPS (whole image; ``LPIPS n/a`` without the weights) in each caption.
+:func:`compare_models` modcrops the HR image, makes it LR as ``attnsr eval`` does (MATLAB bicubic
+quantised to 8 bits by default; BD, DN or the real-photo ``realistic`` setting, drawn from the seed and the
+file name, so the LR is the one ``eval`` scores), upscales it with bicubic and every model, and enlarges
+the same crop of each result with nearest-neighbour (pixels stay visible), side by side (HR, bicubic,
+models) with PSNR (Y, shave = scale, whole image) and LPIPS (whole image; ``LPIPS n/a`` without the
+weights) in each caption.
 
 :func:`compare_real` takes the image as the low-resolution input itself (a real photo): no ground truth and
 no score; the crop is in input pixels and the panels are the input (pixels repeated), bicubic and every
@@ -155,14 +157,15 @@ def _is_bicubic(spec: ModelSpec) -> bool:
 def compare_models(image: str | Path | torch.Tensor, specs: Sequence[ModelSpec], crop: str | Sequence[int],
                    scale: int | None = None, *, zoom: int | None = None, columns: int | None = None,
                    device: str = "auto", threads: int = 0, chop: bool = False,
-                   options: EngineOptions | None = None,
+                   options: EngineOptions | None = None, degradation: str = "BI", seed: int = 0,
                    on_message: Callable[[str, str], object] | None = None) -> Comparison:
     """The HR comparison figure of ``image`` (a file, or a (3, H, W) tensor in [0, 1]). ``crop``: the
     region in HR pixels; ``scale`` None: :func:`default_scale`; ``zoom`` None: enough for
-    :data:`MIN_PANEL_WIDTH` pixels per panel; ``columns`` None: one row. The engine options are those of
-    :func:`attnsr.infer.resolve.build_engine`. Notes (no LPIPS weights) go to ``on_message``."""
-    from attnsr.evaluation import bicubic_method
-    from attnsr.image.degrade import degrade, quantize_uint8
+    :data:`MIN_PANEL_WIDTH` pixels per panel; ``columns`` None: one row; ``degradation`` and ``seed``: how
+    the LR is made (:func:`attnsr.eval.make_lr`; a tensor is named ``image``). The engine options are those
+    of :func:`attnsr.infer.resolve.build_engine`. Notes (no LPIPS weights) go to ``on_message``."""
+    from attnsr.eval import bicubic_method, make_lr
+    from attnsr.image.degrade import quantize_uint8
     from attnsr.image.resize import modcrop
     from attnsr.infer.figures import panel_grid
     from attnsr.infer.memory import pick_device
@@ -172,11 +175,13 @@ def compare_models(image: str | Path | torch.Tensor, specs: Sequence[ModelSpec],
     box = parse_crop(crop, hr.shape[-2], hr.shape[-1])
     text = crop if isinstance(crop, str) else ",".join(str(v) for v in crop)
     z = zoom or max(1, math.ceil(MIN_PANEL_WIDTH / box[2]))
-    lr = degrade(hr, s, "BI")
+    name = "image" if isinstance(image, torch.Tensor) else Path(image).name
+    lr = make_lr(hr, name, s, degradation, seed)
     lpips = _lpips_or_none(str(pick_device(device)), on_message or (lambda _level, _text: None))
     bicubic = bicubic_method(s)(lr[None])[0]
     run = _Runner(device, threads, chop, options)
-    panels = [(zoom_crop(hr, box, z), f"HR ({text})"),
+    hr_label = f"HR ({text})" if degradation == "BI" else f"HR ({text}; LR {degradation}, seed {seed})"
+    panels = [(zoom_crop(hr, box, z), hr_label),
               (zoom_crop(bicubic, box, z), caption("bicubic", bicubic, hr, s, lpips))]
     for spec in specs:
         if _is_bicubic(spec):

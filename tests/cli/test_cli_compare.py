@@ -95,3 +95,6 @@ def test_compare_lr_mode_shows_the_input_and_each_upscale_of_one_region(hr_image
     assert main(["compare", str(hr_image), "--lr", "--models", "bicubic", "--crop", "60,0,20,10",
                  "--scale", "2", "-o", str(out)]) == 2
     assert "outside the image (70x66 pixels)" in capsys.readouterr().err
+    assert main(["compare", str(hr_image), "--lr", "--models", "bicubic", "--crop", "0,0,8,8", "--scale", "2",
+                 "--degradation", "realistic", "-o", str(out)]) == 2
+    assert "--degradation: not with --lr" in capsys.readouterr().err

@@ -120,3 +120,28 @@ def test_photo_gan_is_the_sharper_photo_model() -> None:
         gan, plain = resolve_model("photo-gan", None, 2).model(lr), resolve_model("photo", None, 2).model(lr)
     assert _detail(plain) * 1.2 < _detail(gan) < 1.5 * _detail(hr)  # more detail than photo, not far beyond the HR's
     assert psnr(gan[0], plain[0], crop_border=2) > 30.0
+
+
+def test_photo_gan_strength_interpolates_the_two_networks() -> None:
+    """``--model photo-gan:S`` is ESRGAN's network interpolation: S = 0 is photo and S = 1 photo-gan, bit for
+    bit; in between every weight is the blend, and the detail grows with S."""
+    from attnsr.errors import ConfigError
+
+    plain, gan = resolve_model("photo", None, 2).model, resolve_model("photo-gan", None, 2).model
+    ends = resolve_model("photo-gan:0", None, 2).model, resolve_model("photo-gan:1", None, 2).model
+    for net, want in zip(ends, (plain, gan)):
+        assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), want.state_dict().values()))
+    half = resolve_model("photo-gan:0.5", None, 2)
+    assert half.label == "attnsr-photo-gan_x2@0.5"
+    for key, value in half.model.state_dict().items():
+        torch.testing.assert_close(value, (plain.state_dict()[key] + gan.state_dict()[key]) / 2)
+    _, lr = _realistic_sample(2)
+    with torch.inference_mode():
+        detail = [_detail(resolve_model(f"photo-gan:{s}", None, 2).model(lr)) for s in (0, 0.5, 1)]
+    assert detail[0] < detail[1] < detail[2]
+    for bad, msg in (("photo:0.5", "only a GAN model"), ("photo-gan:1.5", "from 0"), ("photo-gan:x", "from 0"),
+                     ("photo-gan:nan", "from 0"), ("default:0.2", "only a GAN model")):
+        with pytest.raises(ConfigError, match=msg):
+            resolve_model(bad, None, 2)
+    with pytest.raises(ConfigError, match="x4: not a bundled model"):  # no photo-gan x4 is shipped
+        resolve_model("photo-gan:0.5", None, 4)

@@ -3,6 +3,7 @@ into a ready model: the single place ``attnsr upscale``, ``attnsr eval`` and ``a
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ DEFAULT_BUNDLED = "attnsr-small"
 #: short ``--model`` names of bundled families: the bicubic-benchmark default, the real-photo model and its
 #: adversarially fine-tuned (sharper) variant
 BUNDLED_ALIASES = {"default": DEFAULT_BUNDLED, "photo": "attnsr-photo", "photo-gan": "attnsr-photo-gan"}
+#: GAN families and the PSNR family each was fine-tuned from (same architecture): ``--model photo-gan:S``
+#: interpolates their weights, S = 0 the PSNR model, 1 the GAN model (ESRGAN's network interpolation)
+GAN_BASES = {"attnsr-photo-gan": "attnsr-photo"}
 DEFAULT_SCALE = 2
 _BUNDLED_RE = re.compile(r"^(?P<name>.+)_x(?P<scale>\d+)\.safetensors$")
 
@@ -68,19 +72,52 @@ def resolve_model(
         s = scale or DEFAULT_SCALE
         return Resolved(Bicubic(s), s, "bicubic")
     bundled = bundled_models()
+    name, colon, strength_text = name.partition(":")
     family = BUNDLED_ALIASES.get(name, name)
     s = scale or DEFAULT_SCALE
+    if colon:
+        strength = _blend_strength(model or "", family, strength_text)
     if (family, s) in bundled:
         from attnsr.models import load_model
 
         net = load_model(bundled[(family, s)])
-        return Resolved(net, s, f"{family}_x{s}", str(getattr(net, "attnsr_name")) if chop else None)
+        label = f"{family}_x{s}"
+        if colon and (GAN_BASES[family], s) in bundled:
+            base = load_model(bundled[(GAN_BASES[family], s)])
+            net.load_state_dict(interpolate_weights(base.state_dict(), net.state_dict(), strength))
+            label += f"@{strength:g}"
+        elif colon:
+            raise ConfigError(f"--model {model}: no x{s} {GAN_BASES[family]} model is shipped to blend with")
+        return Resolved(net, s, label, str(getattr(net, "attnsr_name")) if chop else None)
     if name in all_entries():
         raise ConfigError(f"--model {name}: give --weights FILE (an official or attnsr checkpoint); "
                           "a network without trained weights would output noise")
     known = ", ".join(sorted({f"{n} (x{s})" for (n, s) in bundled})) or "none shipped"
     raise ConfigError(f"--model {model!r} x{s}: not a bundled model (bundled: {known}), 'bicubic', or a "
                       "registry network with --weights")
+
+
+def _blend_strength(model: str, family: str, text: str) -> float:
+    """S of ``--model photo-gan:S``, checked: a GAN family with a shipped base, 0 <= S <= 1."""
+    if family not in GAN_BASES:
+        gans = ", ".join(f"{k}:S" for k, v in BUNDLED_ALIASES.items() if v in GAN_BASES)
+        raise ConfigError(f"--model {model}: only a GAN model can be blended with its PSNR model ({gans})")
+    try:
+        strength = float(text)
+    except ValueError:
+        strength = math.nan
+    if not 0.0 <= strength <= 1.0:  # also false for NaN
+        raise ConfigError(f"--model {model}: S in NAME:S must be a number from 0 (PSNR model) to 1 (GAN model)")
+    return strength
+
+
+def interpolate_weights(base: dict[str, torch.Tensor], other: dict[str, torch.Tensor],
+                        strength: float) -> dict[str, torch.Tensor]:
+    """ESRGAN's network interpolation: (1 - strength) * base + strength * other, tensor by tensor; both state
+    dicts of one architecture (same keys and shapes); integer buffers are taken from ``other``."""
+    if base.keys() != other.keys() or any(base[k].shape != other[k].shape for k in base):
+        raise ConfigError("cannot interpolate weights of two different architectures")
+    return {k: torch.lerp(base[k], v, strength) if v.is_floating_point() else v.clone() for k, v in other.items()}
 
 
 class CountingChop:

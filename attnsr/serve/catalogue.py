@@ -12,9 +12,18 @@ from typing import Any
 from torch import nn
 
 from attnsr.errors import ConfigError
-from attnsr.infer.resolve import BUNDLED_ALIASES, DEFAULT_BUNDLED, Bicubic, bundled_models, resolve_model
+from attnsr.infer.resolve import (
+    BUNDLED_ALIASES,
+    DEFAULT_BUNDLED,
+    GAN_BASES,
+    Bicubic,
+    bundled_models,
+    resolve_model,
+)
 
 BICUBIC_SCALES = (2, 3, 4)
+#: the blend of a GAN family with its PSNR base that the menu offers beside the two (``--model NAME:S``)
+BLEND_STRENGTH = 0.5
 
 
 @dataclass(frozen=True)
@@ -45,10 +54,12 @@ class Catalogue:
         self.default = key
 
     def _key(self, name: str) -> str:
-        """An id, or a short name of a bundled family (``photo``) when no choice has that id itself."""
+        """An id, or a short name of a bundled family (``photo``, ``photo-gan:0.5``) when no choice has that
+        id itself."""
         if name in self.choices:
             return name
-        return BUNDLED_ALIASES.get(name.lower(), name)
+        family, colon, strength = name.partition(":")
+        return BUNDLED_ALIASES.get(family.lower(), family) + colon + strength
 
     def describe(self) -> dict[str, Any]:
         return {"default": self.default, "models": [c.describe() for c in self.choices.values()]}
@@ -91,6 +102,11 @@ def build_catalogue(model: str = "default", weights: Sequence[Path] = (), defaul
         scales = sorted(families[family], key=lambda s: (s != default_scale, s))
         note = " (bundled default)" if family == DEFAULT_BUNDLED else " (bundled)"
         choices.append(ModelChoice(family, family + note, "bundled", tuple(scales), _bundled_loader(family)))
+        both = tuple(s for s in scales if s in families.get(GAN_BASES.get(family, ""), ()))
+        if both:  # a GAN family and its PSNR base: also the halfway blend of their weights
+            blend = f"{family}:{BLEND_STRENGTH:g}"
+            choices.append(ModelChoice(blend, f"{blend} (bundled, halfway between {GAN_BASES[family]} and "
+                                       f"{family})", "bundled", both, _bundled_loader(blend)))
     choices.append(ModelChoice("bicubic", "bicubic (no model)", "bicubic",
                                tuple(sorted(BICUBIC_SCALES, key=lambda s: (s != default_scale, s))), Bicubic))
     taken = set(families) | {"bicubic", "default"}

@@ -12,7 +12,8 @@ from attnsr.cli.main import main
 @pytest.mark.parametrize("args, message", [
     (["--port", "0"], "--port: expected 1..65535, got 0"),
     (["--threads", "-1"], "--threads: expected 0 (automatic) or a positive count"),
-    (["--model", "nope"], "--model 'nope': not offered (offered: attnsr-small, attnsr-photo, attnsr-photo-gan, bicubic)"),
+    (["--model", "nope"], "--model 'nope': not offered (offered: attnsr-small, attnsr-photo, attnsr-photo-gan, "
+                          "attnsr-photo-gan:0.5, bicubic)"),
     (["--queue-size", "0"], "serve: queue_size must be at least 1, got 0"),
     (["--weights", "{tmp}/missing.pth"], "{tmp}/missing.pth"),
 ])

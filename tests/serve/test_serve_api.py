@@ -186,12 +186,19 @@ def test_models_lists_bundled_bicubic_and_weights(tmp_path: Path, temp_parent: P
         body = client.get("/v1/models").json()
     assert body["default"] == "attnsr-small"
     models = {m["id"]: m for m in body["models"]}
-    assert list(models) == ["attnsr-small", "attnsr-photo", "attnsr-photo-gan", "bicubic", "mine"]
+    assert list(models) == ["attnsr-small", "attnsr-photo", "attnsr-photo-gan", "attnsr-photo-gan:0.5", "bicubic",
+                            "mine"]
+    assert models["attnsr-photo-gan:0.5"]["scales"] == [2]  # the blend exists where both networks are shipped
     assert models["attnsr-small"]["scales"] == [2, 3, 4] and models["attnsr-photo"]["scales"] == [2, 4]
     assert models["mine"] == {"id": "mine", "label": "mine (--weights)", "kind": "weights", "scales": [3]}
     assert body["limits"] == {"max_upload_bytes": 7_000_000, "max_pixels": 123_456, "sync_max_pixels": 512 * 512}
     assert build_catalogue("photo").default == "attnsr-photo"  # the short name of `attnsr upscale --model photo`
     assert build_catalogue("photo-gan").default == "attnsr-photo-gan"
+    blend = build_catalogue("photo-gan:0.5")
+    assert blend.default == "attnsr-photo-gan:0.5"
+    net = blend.choices["attnsr-photo-gan:0.5"].load(2)
+    want = resolve_model("photo-gan:0.5", None, 2).model
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), want.state_dict().values()))
 
 
 def test_page_and_api_docs_load_nothing_from_elsewhere(temp_parent: Path) -> None:

@@ -1,10 +1,11 @@
 """PSNR/SSIM with and without the engine's mirror padding at the borders (``--border mirror|none``).
 
 Both runs use the same model, LR (MATLAB bicubic, uint8) and protocol as ``attnsr eval`` (Y channel,
-``scale`` pixels cropped at the borders unless ``--crop-border``), whole images; only the border handling differs. Also prints the
-largest corner error of a flat image and the output of a 1x1 image.
+``scale`` pixels cropped at the borders unless ``--crop-border``), whole images; only the border handling
+differs. Also prints the largest corner error of a flat image and the output of a 1x1 image.
 
-Usage: python benchmarks/borders.py [--model default] [--scale 2] --datasets ../shared/datasets/Set5 ../shared/datasets/Set14
+Usage: python benchmarks/borders.py [--model default] [--scale 2]
+           --datasets ../shared/datasets/Set5 ../shared/datasets/Set14
 """
 
 from __future__ import annotations

@@ -124,8 +124,8 @@ def main() -> int:
             results[name] = rec
             print(f"{name:24s} {rec['params'] / 1e3:6.1f}K params  {spi:5.2f} s/it  {iterations:5d} it in "
                   f"{rec['train_minutes']:4.1f} min  held-out {rec['heldout_psnr']:.3f} dB "
-                  f"({rec['gain_over_bicubic']:+.3f} over bicubic)  1-MP inference {rec['infer_s_per_mpix_1thread']:.1f} s "
-                  f"(1 thread)", flush=True)
+                  f"({rec['gain_over_bicubic']:+.3f} over bicubic)  "
+                  f"1-MP inference {rec['infer_s_per_mpix_1thread']:.1f} s (1 thread)", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"minutes": args.minutes, "bicubic": base, "candidates": results}, indent=1))
     return 0

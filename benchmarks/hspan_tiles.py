@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
             net(x)
             times[s] = time.perf_counter() - t0
         p = s * s
-        print(f"{s}x{s}: {times[s]:.2f} s, {times[s] / p * 1e6:.1f} us/px, FLOP model {(c1 * p + c2 * p * p) / 1e9:.1f} G")
+        flop = (c1 * p + c2 * p * p) / 1e9
+        print(f"{s}x{s}: {times[s]:.2f} s, {times[s] / p * 1e6:.1f} us/px, FLOP model {flop:.1f} G")
     (s1, t1), (s2, t2) = sorted(times.items())[-2:]
     p1, p2 = s1 * s1, s2 * s2
     # time = a*P + b*P^2 through the two largest sizes

@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown model(s) {unknown}; known: {sorted(entries)}")
     peak_before = peak_gflops()
     print(f"peak float32 matmul (2048^3) before: {peak_before:.1f} GFLOP/s on {args.threads} threads", flush=True)
-    head = f"{'model':<10} {'s':>2} {'GFLOP':>8} {'ours MP/s':>9} {'base MP/s':>9} {'speedup':>7} {'GFLOP/s':>8} {'eff*':>6}"
+    head = f"{'model':<10} {'s':>2} {'GFLOP':>8} {'ours MP/s':>9} {'base MP/s':>9} {'speedup':>7} "
+    head += f"{'GFLOP/s':>8} {'eff*':>6}"
     head += " nhwc/nchw" if args.layout == "both" else ""
     head += " conv%" if args.profile else ""
     print(head)

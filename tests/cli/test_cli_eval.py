@@ -18,7 +18,6 @@ from attnsr.image.resize import modcrop
 from attnsr.metrics import psnr, ssim
 
 
-
 def test_eval_json_matches_direct_computation(tiny_set, tmp_path, capsys):
     out = tmp_path / "r.json"
     assert main(["eval", "--model", "bicubic", "--dataset", str(tiny_set), "--scale", "3", "--json", str(out),

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conformance import load_vector
 
 from attnsr.cli.main import main
 from attnsr.models import load_model
 from attnsr.models.checkpoint import read_checkpoint
-
-from conformance import load_vector
 
 
 def test_convert_official_checkpoint_keeps_outputs(shared: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

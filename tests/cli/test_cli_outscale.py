@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attnsr.cli.main import build_parser, main
 from attnsr.cli.args import precision_from_args
+from attnsr.cli.main import build_parser, main
 from attnsr.errors import ConfigError
 from attnsr.image.io import load_image, save_array
 from attnsr.image.resize import imresize

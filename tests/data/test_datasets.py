@@ -62,8 +62,8 @@ def test_hr_folder_patches_are_aligned_seeded_and_augmented(tmp_path: Path) -> N
         _, hr = ds[(1, seed)]
         for k in range(8):
             patch = dihedral(hr, k if k < 4 or k in (4, 7) else 11 - k)  # inverse of dihedral k
-            hits = [(t, l) for t in range(0, 25, 2) for l in range(0, 29, 2)
-                    if torch.equal(src[:, t:t + 12, l:l + 12], patch)]
+            hits = [(t, u) for t in range(0, 25, 2) for u in range(0, 29, 2)
+                    if torch.equal(src[:, t:t + 12, u:u + 12], patch)]
             if hits:
                 found.add(k)
                 break
@@ -89,10 +89,10 @@ def test_hr_rescale_adds_downscaled_copies_that_hold_a_patch(tmp_path: Path, cap
     for seed in range(20):
         lr, hr = HRFolderDataset(folder, scale=2, lr_patch=6, augment=False, cache=True, hr_rescale=(1.0, 0.5))[
             (4, seed)]
-        hits = [(t, l) for t in range(0, 7, 2) for l in range(0, 9, 2) if torch.equal(half[:, t:t + 12, l:l + 12], hr)]
+        hits = [(t, u) for t in range(0, 7, 2) for u in range(0, 9, 2) if torch.equal(half[:, t:t + 12, u:u + 12], hr)]
         assert len(hits) == 1
-        t, l = hits[0]
-        assert torch.allclose(lr, degrade(half, 2, "BI", quantize=True)[:, t // 2:t // 2 + 6, l // 2:l // 2 + 6],
+        t, u = hits[0]
+        assert torch.allclose(lr, degrade(half, 2, "BI", quantize=True)[:, t // 2:t // 2 + 6, u // 2:u // 2 + 6],
                               atol=1e-6)
     assert "downscaled x0.5" in ds.describe(4)
 
@@ -144,10 +144,10 @@ def test_paired_folders(tmp_path: Path) -> None:
     hr_file = torch.from_numpy(np.array(Image.open(ds.source.hr_files[1]))).permute(2, 0, 1).float() / 255
     for seed in range(5):
         lr, hr = ds[(1, seed)]
-        hits = [(t, l) for t in range(6) for l in range(8) if torch.equal(lr_file[:, t:t + 5, l:l + 5], lr)]
+        hits = [(t, u) for t in range(6) for u in range(8) if torch.equal(lr_file[:, t:t + 5, u:u + 5], lr)]
         assert len(hits) == 1
-        t, l = hits[0]
-        assert torch.equal(hr_file[:, 2 * t:2 * t + 10, 2 * l:2 * l + 10], hr)  # aligned HR crop
+        t, u = hits[0]
+        assert torch.equal(hr_file[:, 2 * t:2 * t + 10, 2 * u:2 * u + 10], hr)  # aligned HR crop
     shutil.rmtree(lr_dir)
     lr_dir.mkdir()
     with pytest.raises(Exception, match="lr_dir"):

@@ -17,7 +17,8 @@ def test_fit_reproduces_flop_counts_and_is_linear_for_convolutions() -> None:
     c1, c2 = fit_cost(hspan)
     assert c2 > 0
     counted = count_flops(hspan, 36, 36)
-    assert abs((c1 * 36**2 + c2 * 36**4) - counted) / counted < 0.05  # a third size, not used by the fit (keys are padded to groups)
+    # a third size, not used by the fit (keys are padded to groups)
+    assert abs((c1 * 36**2 + c2 * 36**4) - counted) / counted < 0.05
     conv = create("srvgg", scale=2, nf=8, num_conv=2).eval()
     d1, d2 = fit_cost(conv)
     assert d2 <= 1e-6 * d1 and abs(d1 * 30**2 - count_flops(conv, 30, 30)) / count_flops(conv, 30, 30) < 1e-3

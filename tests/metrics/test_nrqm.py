@@ -50,7 +50,10 @@ def forest(left, right, upper, avnode, mbest) -> dict[str, np.ndarray]:
     """A regRF struct as randomforest-matlab's regRF_train saves it (field order matters to pyiqa)."""
     left = np.asarray(left, dtype=np.int32).reshape(len(left), -1)
     nodes, trees = left.shape
-    as2d = lambda a, t: np.asarray(a, dtype=t).reshape(nodes, trees)
+
+    def as2d(a, t):
+        return np.asarray(a, dtype=t).reshape(nodes, trees)
+
     return {"lDau": left, "rDau": as2d(right, np.int32), "nodestatus": np.where(left > 0, -3, -1).astype(np.int32),
             "nrnodes": np.array([[nodes]], float), "upper": as2d(upper, float), "avnode": as2d(avnode, float),
             "mbest": as2d(mbest, np.int32), "ndtree": np.full((1, trees), nodes, np.int32),

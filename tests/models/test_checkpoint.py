@@ -46,7 +46,8 @@ def test_bad_files_name_the_file(tmp_path: Path, content: bytes | None, needle: 
 
 def test_unwrap_containers_and_module_prefix() -> None:
     sd = {"a.weight": torch.ones(2), "b.bias": torch.zeros(1)}
-    for wrapped in ({"state_dict": sd}, {"model_state_dict": sd, "epoch": 3}, {"state_dict": {"module." + k: v for k, v in sd.items()}}):
+    ddp = {"module." + k: v for k, v in sd.items()}
+    for wrapped in ({"state_dict": sd}, {"model_state_dict": sd, "epoch": 3}, {"state_dict": ddp}):
         out = unwrap_state_dict(wrapped)
         assert list(out) == list(sd)
     parts = unwrap_state_dict({"E": {"x": torch.ones(1)}, "G": {"y": torch.ones(1)}})

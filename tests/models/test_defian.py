@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conformance import load_vector
 
 from attnsr.models import defian, from_official, load_model, save_model
 from attnsr.models.checkpoint import detect_entry
 from attnsr.models.defian import MSHF, DeFiAN, DeFiANConfig, channel_stats, hessian_max_eigenvalue
-from conformance import load_vector
 
 TOL = 1e-5
 VARIANTS = {"DeFiAN_S": "defian_s", "DeFiAN_L": "defian_l"}

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from attnsr.errors import CheckpointError, ConfigError
 from attnsr.models import from_official, registry
-from attnsr.models.dfsa import ABLATIONS, EDSR_BASELINE, ENTRIES, DFSA, DFSAConfig, detect
+from attnsr.models.dfsa import ABLATIONS, DFSA, EDSR_BASELINE, ENTRIES, DFSAConfig, detect
 from attnsr.models.rcan import RCAN, RCANConfig
 from attnsr.ops.common import CALayer, Upsampler
 from attnsr.ops.dct import FREQ_RANKINGS, dct2, dct_matrix, frequency_indices

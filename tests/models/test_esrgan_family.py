@@ -21,8 +21,7 @@ from PIL import Image
 from attnsr.cli.main import main
 from attnsr.errors import CheckpointError
 from attnsr.infer.engine import Upscaler
-from attnsr.models import all_entries, create, from_official, get_entry, load_model, save_model
-from attnsr.models import rrdbnet
+from attnsr.models import all_entries, create, from_official, get_entry, load_model, rrdbnet, save_model
 
 TOL = 1e-5
 DIV2K = (0.4488, 0.4371, 0.4040)
@@ -197,7 +196,10 @@ def rcan_shapes(nf: int, ng: int, nb: int, r: int, scale: int) -> dict[str, tupl
                       (f"{p}.3.attention.3", nf, nf // r, 1)]
         convs.append((f"body.{g}.conv", nf, nf, 3))
     convs.append(("conv_after_body", nf, nf, 3))
-    ups = [(f"upsample.{2 * i}", 4 * nf) for i in range(int(math.log2(scale)))] if scale != 3 else [("upsample.0", 9 * nf)]
+    if scale == 3:
+        ups = [("upsample.0", 9 * nf)]
+    else:
+        ups = [(f"upsample.{2 * i}", 4 * nf) for i in range(int(math.log2(scale)))]
     convs += [(name, cout, nf, 3) for name, cout in ups] + [("conv_last", 3, nf, 3)]
     shapes: dict[str, tuple] = {}
     for name, cout, cin, k in convs:

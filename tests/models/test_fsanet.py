@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conformance import fill_sha256, load_vector
 from torch import nn
 
 from attnsr.errors import CheckpointError, ConfigError
 from attnsr.models import create, from_official
 from attnsr.models.fsanet import ENTRIES, FSANet, FSANetConfig, convert, detect, forward_chop
-from conformance import fill_sha256, load_vector
 
 VECTORS = ("x2_case1", "x4_case1", "x2_nb3_case1")
 SCALES = (2, 3, 4)

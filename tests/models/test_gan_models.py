@@ -12,8 +12,7 @@ import torch
 from conformance import load_vector
 
 from attnsr.errors import ConfigError
-from attnsr.models import create, from_official, get_entry, load_model, save_model
-from attnsr.models import fasrgan, fssrgan, rrdbnet
+from attnsr.models import create, fasrgan, from_official, fssrgan, get_entry, load_model, rrdbnet, save_model
 
 # vector file -> the entry automatic detection must choose
 VECTORS = {

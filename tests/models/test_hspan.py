@@ -10,7 +10,7 @@ import pytest
 import torch
 from conformance import load_vector
 
-from attnsr.models import create, from_official, hspan
+from attnsr.models import create, from_official
 from attnsr.models.hspan import (
     HSPAN,
     HSPANConfig,

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conformance import load_vector
 from torch import nn
 
 from attnsr.models import from_official
 from attnsr.ops.fold import fold_for_inference
 from attnsr.ops.weight_norm import WNConv2d
-from conformance import load_vector
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:

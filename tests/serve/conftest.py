@@ -36,7 +36,8 @@ def photo_bytes(size: int = 64) -> bytes:
     """A smooth, photo-like RGB PNG (gradients and a disc), so screenshots show something recognisable."""
     y, x = np.mgrid[0:size, 0:size] / size
     disc = ((x - 0.55) ** 2 + (y - 0.45) ** 2 < 0.08).astype(float)
-    rgb = np.stack([0.2 + 0.6 * x + 0.2 * disc, 0.3 + 0.5 * y * (1 - disc), 0.8 - 0.5 * x * y + 0.1 * np.sin(20 * x)], -1)
+    blue = 0.8 - 0.5 * x * y + 0.1 * np.sin(20 * x)
+    rgb = np.stack([0.2 + 0.6 * x + 0.2 * disc, 0.3 + 0.5 * y * (1 - disc), blue], -1)
     buf = io.BytesIO()
     Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8)).save(buf, "PNG")
     return buf.getvalue()

@@ -52,7 +52,8 @@ def test_page_upscales_and_compares(tmp_path: Path, temp_parent: Path, serve_liv
             page = browser.new_page(viewport={"width": 1120, "height": 900}, accept_downloads=True)
             page.set_default_timeout(30_000)
             blocked: list[str] = []
-            page.on("request", lambda r: blocked.append(r.url) if not r.url.startswith((url, "blob:", "data:")) else None)
+            local = (url, "blob:", "data:")
+            page.on("request", lambda r: blocked.append(r.url) if not r.url.startswith(local) else None)
             page.goto(url)
             page.wait_for_selector("#model option", state="attached")
             assert page.eval_on_selector("#model", "s => s.value") == "attnsr-small"

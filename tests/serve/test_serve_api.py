@@ -268,12 +268,14 @@ def test_job_lifecycle_status_result_before_delete(tmp_path: Path, temp_parent: 
         job_id = r.json()["id"]
         status = wait_done(client, job_id)
         assert status["state"] == "done" and status["error"] is None
-        assert status["tiles_done"] == status["tiles_total"] == 10 * 10  # tiles of 8 px over the image mirrored by the 16-px overlap: ceil(76/8) x ceil(80/8)
+        # tiles of 8 px over the image mirrored by the 16-px overlap: ceil(76/8) x ceil(80/8)
+        assert status["tiles_done"] == status["tiles_total"] == 10 * 10
         assert (status["width"], status["height"], status["out_width"], status["out_height"]) == (48, 44, 96, 88)
         assert status["result"] == f"/v1/jobs/{job_id}/result" and status["before"] == f"/v1/jobs/{job_id}/before"
         result = client.get(status["result"])
         assert result.headers["content-disposition"] == 'attachment; filename="big_x2.png"'
-        np.testing.assert_array_equal(decode(result.content, tmp_path).as_array(), reference(TinyNet(2), data, tmp_path))
+        expected = reference(TinyNet(2), data, tmp_path)
+        np.testing.assert_array_equal(decode(result.content, tmp_path).as_array(), expected)
         before = decode(client.get(status["before"]).content, tmp_path, "before.png").as_array()
         np.testing.assert_array_equal(before, reference(Bicubic(2), data, tmp_path))
         assert leftovers(jobs) == [job_id, f"{job_id}/before.png", f"{job_id}/result.png"]  # upload gone

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from train_helpers import quick_overrides
 
 from attnsr.errors import ConfigError
 from attnsr.train import load_config, train
-from train_helpers import quick_overrides
 
 RECIPE = Path(__file__).resolve().parents[2] / "configs" / "rcan" / "cpu_x2.yaml"
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from train_helpers import quick_overrides
 
 from attnsr.models.checkpoint import read_checkpoint
 from attnsr.train import load_config, train
 from attnsr.train.checkpoint import find_latest, load_state
-from train_helpers import quick_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "configs" / "rcan" / "cpu_x2.yaml"

@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 
 import pytest
+from train_helpers import quick_overrides
 
 from attnsr.train import load_config, train
-from train_helpers import quick_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 CPU_RECIPES = sorted((REPO / "configs").glob("*/cpu_*.yaml"))
@@ -50,7 +50,6 @@ def test_every_recipe_parses_and_builds(recipe: Path) -> None:
     import torch
 
     from attnsr.models import create
-
     from attnsr.train import load_plan
 
     for stage in load_plan(recipe):  # a staged recipe: every stage (a plain one: itself)

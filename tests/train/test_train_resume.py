@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from train_helpers import quick_overrides
 
 from attnsr.errors import ConfigError
 from attnsr.models.checkpoint import read_checkpoint
 from attnsr.train import load_config, train
 from attnsr.train.checkpoint import find_latest, load_state
-from train_helpers import quick_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,7 +70,8 @@ def test_resume_equals_uninterrupted(case: str, shared: Path, tmp_path: Path, ra
 
 def test_fresh_run_refuses_to_overwrite_checkpoints(shared: Path, tmp_path: Path) -> None:
     sets = {"data.lr_patch": 12}
-    cfg = load_config(REPO / "configs/rcan/cpu_x2.yaml", quick_overrides(shared, tmp_path / "run", iterations=1, **sets))
+    overrides = quick_overrides(shared, tmp_path / "run", iterations=1, **sets)
+    cfg = load_config(REPO / "configs/rcan/cpu_x2.yaml", overrides)
     train(cfg)
     with pytest.raises(ConfigError, match="already holds checkpoints"):
         train(cfg)

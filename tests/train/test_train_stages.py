@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import torch
+from train_helpers import quick_overrides
 
 from attnsr.errors import ConfigError
 from attnsr.models import load_model, save_model
@@ -14,7 +15,6 @@ from attnsr.models.checkpoint import read_checkpoint
 from attnsr.models.prune import prune_blocks
 from attnsr.train import config_from_dict, load_config, load_plan, plan_from_dict, train, train_plan
 from attnsr.train.checkpoint import find_latest, load_state
-from train_helpers import quick_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -36,6 +36,8 @@ run hspan_whole      benchmarks/hspan_attention.py --whole --repeats "$q_rep" --
 # shellcheck disable=SC2086
 run tiling           benchmarks/tiling.py --model default --scale 2 --images "$shared/datasets/Set14" --tile $q_tiles
 run degradation      benchmarks/degradation.py --rounds $(( q_rep + 2 ))
+if (( quick )); then q_parts="$shared/datasets/Set5"; else q_parts="$shared/datasets/B100"; fi
+run realistic_components benchmarks/realistic_components.py --dataset "$q_parts" --json "$out/realistic_components.json"
 # shellcheck disable=SC2046
 run train            benchmarks/train.py --data "$shared/datasets/T91" --val "$shared/datasets/Set5" $(minutes)
 # shellcheck disable=SC2046

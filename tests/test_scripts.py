@@ -9,6 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -75,3 +76,19 @@ def test_run_all_quick_mode_calls_each_benchmark_once(tmp_path: Path) -> None:
                or "seeds" in line)
     assert "--size 1000x750" in done.stdout and "/data/shared/datasets/Set14" in done.stdout
     assert (tmp_path / "infer.txt").is_file()
+
+
+def test_realistic_components_switches_off_exactly_the_steps_left_out() -> None:
+    """benchmarks/realistic_components.py: with every step the eval setting itself; with none, a flat grey
+    image stays flat (no noise, no JPEG ringing); noise alone changes it; JPEG alone keeps it flat."""
+    from attnsr.image.realistic import EVAL_REALISTIC, degrade_realistic
+
+    tool = _module(REPO / "benchmarks" / "realistic_components.py")
+    assert tool.restricted(EVAL_REALISTIC, set(tool.STEPS)) == EVAL_REALISTIC
+    grey = torch.full((4, 3, 32, 32), 128 / 255)
+    seeds = [1, 2, 3, 4]
+    for keep, flat in ((set(), True), ({"blur"}, True), ({"jpeg"}, True), ({"noise"}, False)):
+        lr = degrade_realistic(grey, 2, tool.restricted(EVAL_REALISTIC, keep), seeds)
+        assert (float((lr - 128 / 255).abs().max()) < 1e-6) is flat, keep
+    with pytest.raises(ValueError, match="sharpen"):
+        tool.restricted(EVAL_REALISTIC, {"sharpen"})

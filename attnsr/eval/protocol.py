@@ -28,7 +28,7 @@ from attnsr.errors import AttnsrError, ConfigError, ImageError
 from attnsr.eval.scorers import METRICS, MetricOptions, Scorer, prepare_metrics
 from attnsr.image.degrade import degrade, quantize_uint8, to_uint8_levels
 from attnsr.image.io import IMAGE_SUFFIXES, list_images, load_image, save_image
-from attnsr.image.realistic import EVAL_REALISTIC, degrade_realistic, mix_seed
+from attnsr.image.realistic import EVAL_REALISTIC, RealisticConfig, degrade_realistic, mix_seed
 from attnsr.image.resize import imresize, modcrop
 from attnsr.metrics.spectrum import Spectrum, combine, radial_power
 
@@ -54,8 +54,9 @@ METHODS: dict[str, Callable[[int], Method]] = {"bicubic": bicubic_method}
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """How LR images are made and scored. ``degradation``: BI, BD, DN or ``realistic`` (the fixed
-    photo setting :data:`attnsr.image.realistic.EVAL_REALISTIC`); ``crop_border`` None means = scale;
+    """How LR images are made and scored. ``degradation``: BI, BD, DN or ``realistic`` (the pipeline of
+    ``realistic``, by default the fixed photo setting :data:`attnsr.image.realistic.EVAL_REALISTIC` that
+    ``attnsr eval --degradation realistic`` uses); ``crop_border`` None means = scale;
     ``seed`` drives DN noise (per image: seed + crc32(name)) and the realistic draws (per image:
     ``mix_seed(seed, crc32(name))``), so results do not depend on file order; ``spectrum`` also pools
     the radial power spectrum of every SR/HR pair (see :mod:`attnsr.metrics.spectrum`)."""
@@ -69,6 +70,7 @@ class EvalSettings:
     progress: bool = True
     spectrum: bool = False
     metric_options: MetricOptions = field(default_factory=MetricOptions)
+    realistic: RealisticConfig = EVAL_REALISTIC
 
 
 @dataclass(frozen=True)
@@ -122,15 +124,16 @@ def _make_lr(hr: torch.Tensor, path: Path, scale: int, settings: EvalSettings) -
         if tuple(lr.shape[-2:]) != want:
             raise ImageError(f"{path.name}: LR size {tuple(lr.shape[-2:])} != modcropped HR / {scale} = {want}")
         return lr
-    return make_lr(hr, path.name, scale, settings.degradation, settings.seed)
+    return make_lr(hr, path.name, scale, settings.degradation, settings.seed, settings.realistic)
 
 
-def make_lr(hr: torch.Tensor, name: str, scale: int, degradation: str = "BI", seed: int = 0) -> torch.Tensor:
+def make_lr(hr: torch.Tensor, name: str, scale: int, degradation: str = "BI", seed: int = 0,
+            realistic: RealisticConfig = EVAL_REALISTIC) -> torch.Tensor:
     """The LR image ``attnsr eval`` scores for the (modcropped) ``hr`` of the file called ``name``: BI, BD
-    or DN (noise drawn from ``seed + crc32(name)``), or ``realistic`` (:data:`EVAL_REALISTIC`, drawn from
-    ``mix_seed(seed, crc32(name))``); 8-bit levels."""
+    or DN (noise drawn from ``seed + crc32(name)``), or ``realistic`` (the pipeline ``realistic``, by
+    default :data:`EVAL_REALISTIC`, drawn from ``mix_seed(seed, crc32(name))``); 8-bit levels."""
     if degradation == "realistic":
-        return degrade_realistic(hr, scale, EVAL_REALISTIC, [mix_seed(seed, zlib.crc32(name.encode()))])
+        return degrade_realistic(hr, scale, realistic, [mix_seed(seed, zlib.crc32(name.encode()))])
     gen = torch.Generator().manual_seed(seed + zlib.crc32(name.encode()))
     return degrade(hr, scale, degradation, generator=gen)
 

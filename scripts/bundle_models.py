@@ -99,12 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         threads = int(cfg.get("threads") or 1)
         rescale = [float(f) for f in cfg.get("data", {}).get("hr_rescale") or [1.0] if float(f) != 1.0]
         degradation = cfg.get("data", {}).get("degradation") or "BI"
+        extra = [str(d) for d in cfg.get("data", {}).get("extra_hr_dirs") or []]
         target = args.models_dir / f"{args.name}_x{scale}.safetensors"
         save_unless_same(model, target, extra={
             "name": f"{args.name}_x{scale}", "iterations": str(iteration),
             "weights": "EMA (decay 0.999)" if args.weights == "ema" else "generator (last iteration)",
             "recipe": recipe, "data": "T91 (91 training images)" + (
-                f" and their copies downscaled by {', '.join(f'{f:g}' for f in rescale)}" if rescale else ""),
+                f" and their copies downscaled by {', '.join(f'{f:g}' for f in rescale)}" if rescale else "")
+            + (f", plus the images of {', '.join(extra)}" if extra else ""),
             "train_wall_seconds": f"{seconds:.0f}",
             "machine": "2-core CPU, " + ("1 torch thread per run" if threads == 1 else f"{threads} torch threads"),
             "initialised_from": init or "random (seed in the recipe)",

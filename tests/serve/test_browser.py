@@ -2,7 +2,8 @@
 
 Upload, the before/after viewer (both images drawn and different, one shared zoom/pan, the split), the
 download's size and pixels, an error shown on the page, the progress bar following the engine's tiles,
-and the API reference page; writes docs/figures/serve.png. Nothing may be fetched from elsewhere. Skipped,
+and the API reference page; screenshots the page into the test's temporary folder, or over the README's
+figure docs/figures/serve.png with ATTNSR_UPDATE_FIGURES=1. Nothing may be fetched from elsewhere. Skipped,
 with the reason, where the browser or the driver is missing (``scripts/test.sh`` installs both where it
 can: the driver is a test extra, the browser comes from Debian's ``chromium`` package).
 """
@@ -109,8 +110,8 @@ def test_page_upscales_and_compares(tmp_path: Path, temp_parent: Path, serve_liv
             assert info.value.suggested_filename == "sample_x2.png"
 
             page.click("#zoom-fit")
-            FIGURE.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(FIGURE), full_page=True)
+            figure = FIGURE if os.environ.get("ATTNSR_UPDATE_FIGURES") == "1" else tmp_path / "serve.png"
+            page.screenshot(path=str(figure), full_page=True)
 
             page.fill("#tile", "5")  # an unsupported option: the server's one-line error on the card
             page.set_input_files("#files", files=[{"name": "bad-tile.png", "mimeType": "image/png",
@@ -150,5 +151,5 @@ def test_page_upscales_and_compares(tmp_path: Path, temp_parent: Path, serve_liv
     want = Upscaler(resolve_model("default", None, 2).model, scale=2, device="cpu").upscale_array(
         load_image(SAMPLE).as_array())
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
-    assert Image.open(io.BytesIO(FIGURE.read_bytes())).size[0] == 1120
+    assert Image.open(io.BytesIO(figure.read_bytes())).size[0] == 1120
     assert not any(temp_parent.iterdir()), "the server left files in its temp folder"

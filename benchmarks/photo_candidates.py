@@ -6,7 +6,8 @@
 Each candidate is trained with attnsr's trainer for the same one-thread budget on T91 minus ``--holdout``
 images, with the data settings of ``configs/bundled/attnsr-photo_x2.yaml`` (realistic degradations made on
 the fly, T91's downscaled copies, LR patches 48, batch 16; ``--clean-prob`` of the images get the clean
-bicubic LR instead), L1, Adam, cosine schedule sized from the candidate's measured speed. It is then scored
+bicubic LR instead; the recipe's ``data.extra_hr_dirs`` left out, so T91 alone unless ``--set`` adds
+them), L1, Adam, cosine schedule sized from the candidate's measured speed. It is then scored
 on the held-out T91 images, so no benchmark image takes part in the choice, in two settings: the fixed
 real-photo setting of ``attnsr eval --degradation realistic`` (PSNR on Y, shave 2; LPIPS AlexNet) and the
 clean MATLAB-bicubic LR (PSNR on Y). Printed per candidate: parameters, s/iteration (model step plus
@@ -61,7 +62,9 @@ CANDIDATES: dict[str, tuple[str, dict]] = {
 
 def recipe_dict(train_dir: Path, out: Path, net: str, options: dict, iterations: int, clean_prob: float,
                 overrides: tuple[str, ...] = ()) -> dict:
-    d = apply_overrides(yaml.safe_load(RECIPE.read_text()), overrides)
+    recipe = yaml.safe_load(RECIPE.read_text())
+    recipe["data"].pop("extra_hr_dirs", None)  # T91 alone, as the documented comparisons; --set adds them
+    d = apply_overrides(recipe, overrides)
     d.update(name="photo-candidate", output_dir=str(out), iterations=iterations, threads=1, progress=False,
              log_every=max(1, iterations // 10), save_every=iterations, keep_last=1)
     d["model"] = {"name": net, "scale": SCALE, "options": options}

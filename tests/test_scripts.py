@@ -92,3 +92,15 @@ def test_realistic_components_switches_off_exactly_the_steps_left_out() -> None:
         assert (float((lr - 128 / 255).abs().max()) < 1e-6) is flat, keep
     with pytest.raises(ValueError, match="sharpen"):
         tool.restricted(EVAL_REALISTIC, {"sharpen"})
+
+
+def test_photo_candidates_train_on_t91_alone_unless_set_adds_the_extra_photos(tmp_path: Path) -> None:
+    """benchmarks/photo_candidates.py keeps its documented comparisons on T91 although the shipped photo recipe
+    also trains on data/extra-photos; ``--set`` brings them back."""
+    tool = _module(REPO / "benchmarks" / "photo_candidates.py")
+    assert yaml.safe_load(tool.RECIPE.read_text())["data"]["extra_hr_dirs"] == ["data/extra-photos"]
+    plain = tool.recipe_dict(tmp_path / "t91", tmp_path / "out", "srvgg", {}, 10, 0.5)
+    assert "extra_hr_dirs" not in plain["data"] and plain["data"]["hr_dir"] == str(tmp_path / "t91")
+    added = tool.recipe_dict(tmp_path / "t91", tmp_path / "out", "srvgg", {}, 10, 0.5,
+                             ("data.extra_hr_dirs=[data/extra-photos]",))
+    assert added["data"]["extra_hr_dirs"] == ["data/extra-photos"]

@@ -9,6 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -104,3 +105,52 @@ def test_photo_candidates_train_on_t91_alone_unless_set_adds_the_extra_photos(tm
     added = tool.recipe_dict(tmp_path / "t91", tmp_path / "out", "srvgg", {}, 10, 0.5,
                              ("data.extra_hr_dirs=[data/extra-photos]",))
     assert added["data"]["extra_hr_dirs"] == ["data/extra-photos"]
+
+
+def _debian_photos():
+    return _module(REPO / "scripts" / "debian_photos.py")
+
+
+def test_debian_photo_tiles_cover_the_image_once() -> None:
+    tool = _debian_photos()
+    img = np.arange(800 * 1283 * 3, dtype=np.int64).reshape(800, 1283, 3)
+    parts = tool.tiles(img)
+    assert len(parts) == 2 * 3 and all(370 <= t.shape[0] <= 430 and 400 <= t.shape[1] <= 430 for t in parts)
+    values = np.concatenate([t[..., 0].ravel() for t in parts])
+    assert np.array_equal(np.sort(values), np.sort(img[..., 0].ravel()))  # every pixel exactly once
+    assert len(tool.tiles(img[:150, :150])) == 1
+
+
+def test_debian_photos_halves_and_tiles_checked_files_and_rejects_a_changed_one(tmp_path: Path) -> None:
+    import hashlib
+
+    from PIL import Image
+
+    from attnsr.image.resize import imresize
+
+    tool = _debian_photos()
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (400, 1200, 3), dtype=np.uint8)
+    src = tmp_path / "root" / "pkg" / "walls" / "Leaf.png"
+    src.parent.mkdir(parents=True)
+    Image.fromarray(photo).save(src)
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    entry = ("Leaf", ("pkg", "walls/{}.png"), digest)
+    assert tool.make_tiles(tmp_path / "root", tmp_path / "out", [entry]) == 2
+    half = imresize(photo, 0.5)  # 200 x 600: one row of two 300-wide tiles
+    got = [np.asarray(Image.open(tmp_path / "out" / f"Leaf_0{k}.png")) for k in range(2)]
+    assert np.array_equal(np.concatenate(got, axis=1), half)
+    with pytest.raises(SystemExit, match=r"pkg: walls/Leaf.png: sha256 .* is not the pinned 0{64}"):
+        tool.make_tiles(tmp_path / "root", tmp_path / "out2", [("Leaf", ("pkg", "walls/{}.png"), "0" * 64)])
+    with pytest.raises(SystemExit, match="pkg: walls/Gone.png is missing"):
+        tool.make_tiles(tmp_path / "root", tmp_path / "out2", [("Gone", ("pkg", "walls/{}.png"), digest)])
+
+
+def test_debian_photos_provenance_names_every_pinned_photo() -> None:
+    tool = _debian_photos()
+    doc = (REPO / "data" / "debian-photos.md").read_text()
+    assert len(tool.PHOTOS) == 19 and len({sha for *_, sha in tool.PHOTOS}) == 19
+    for name, (package, _), _ in tool.PHOTOS:
+        assert name in doc and package in tool.PACKAGES, name
+    for package, version in tool.PACKAGES.items():
+        assert f"`{package}` ({version})" in doc

@@ -45,6 +45,9 @@ class HRFolder:
                  hr_patch: int = 0, extra_dirs: Sequence[str | os.PathLike[str]] = ()) -> None:
         self.files = list_images(hr_dir, what="data.hr_dir")
         for folder in extra_dirs:
+            recipe = Path(f"{folder}.md")  # a folder made on demand documents how beside it
+            if not Path(folder).is_dir() and recipe.is_file():
+                raise ConfigError(f"data.extra_hr_dirs: {folder}: not made yet; {recipe} says how")
             self.files += list_images(folder, what="data.extra_hr_dirs")
         #: (file index, factor) of each training image
         self.items = _rescaled_items(self.files, tuple(hr_rescale), hr_patch)

@@ -115,6 +115,12 @@ def test_extra_hr_dirs_append_their_images_after_hr_dir(tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(ConfigError, match=r"data.extra_hr_dirs: .*empty: holds no images"):
         HRFolderDataset(main_dir, scale=2, lr_patch=6, extra_dirs=[extra, empty])
+    unmade = tmp_path / "tiles"  # a folder made on demand: its <name>.md beside it says how
+    with pytest.raises(ConfigError, match=r"data.extra_hr_dirs: .*tiles: not a folder"):
+        HRFolderDataset(main_dir, scale=2, lr_patch=6, extra_dirs=[unmade])
+    (tmp_path / "tiles.md").write_text("run scripts/make_tiles.py")
+    with pytest.raises(ConfigError, match=r"data.extra_hr_dirs: .*tiles: not made yet; .*tiles.md says how"):
+        HRFolderDataset(main_dir, scale=2, lr_patch=6, extra_dirs=[unmade])
 
 
 def test_corrupt_and_small_images_are_reported_and_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

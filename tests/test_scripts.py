@@ -154,3 +154,31 @@ def test_debian_photos_provenance_names_every_pinned_photo() -> None:
         assert name in doc and package in tool.PACKAGES, name
     for package, version in tool.PACKAGES.items():
         assert f"`{package}` ({version})" in doc
+
+
+def test_benchmark_shell_scripts_parse_and_are_documented() -> None:
+    table = (REPO / "docs" / "benchmarks.md").read_text()
+    for script in sorted((REPO / "benchmarks").glob("*.sh")):
+        subprocess.run(["bash", "-n", str(script)], check=True)
+        assert script.name == "run_all.sh" or f"`{script.name}`" in table, script.name
+
+
+def test_photo_loss_probe_fine_tunes_with_l1_and_mse_and_scores_held_out_photos(tmp_path: Path) -> None:
+    """With ATTNSR=echo the probe prints the commands it would run."""
+    script = REPO / "benchmarks" / "photo_loss_probe.sh"
+    env = {"PATH": "/usr/bin:/bin", "ATTNSR": "echo", "ATTNSR_SHARED": "/data/shared"}
+    missing = subprocess.run(["bash", str(script), str(tmp_path)], env={**env, "PROBE_HELD": str(tmp_path / "no")},
+                             capture_output=True, text=True)
+    assert missing.returncode == 1 and "not made yet; run .venv/bin/python scripts/debian_photos.py" in missing.stderr
+    held = tmp_path / "held"
+    held.mkdir()
+    done = subprocess.run(["bash", str(script), str(tmp_path / "runs")], env={**env, "PROBE_HELD": str(held)},
+                          capture_output=True, text=True, check=True)
+    lines = done.stdout.splitlines()
+    trains = [line for line in lines if line.startswith("train ")]
+    assert [re.search(r"loss.pixel=(\w+)", t).group(1) for t in trains] == ["l1", "mse"]
+    assert all("model.pretrained=attnsr/assets/models/attnsr-photo_x2.safetensors" in t for t in trains)
+    evals = [line for line in lines if line.startswith("eval ")]
+    assert len(evals) == 8 and sum("--degradation realistic --seed 0" in e for e in evals) == 4
+    assert all(f"--dataset {held}" in e for e in evals)
+    assert sum("--weights" in e for e in evals) == 6  # bicubic has none

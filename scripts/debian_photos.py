@@ -7,6 +7,8 @@ source's JPEG noise shrinks), then cut into a grid of about 400×400 tiles, each
 each photo weigh in the training mix by its area: the patch sampler draws one patch per image. The output
 is deterministic. The sources, their licences and authors are listed in ``data/debian-photos.md``.
 
+The folder is replaced only once every tile is written, so an interrupted run leaves the old one.
+
 Usage: .venv/bin/python scripts/debian_photos.py [--debs DIR] [--out data/debian-photos]
 (``--debs``: a folder that holds the two .deb files already; otherwise they are fetched with
 ``apt-get download``, which needs the Debian bookworm package index: ``apt-get update``.)
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,7 +129,17 @@ def main(argv: list[str] | None = None) -> int:
             debs.mkdir()
             fetch_debs(debs)
         extract(debs, work / "root")
-        count = make_tiles(work / "root", args.out)
+        # the tiles go to a staging folder beside the output, which replaces it only when complete
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{args.out.name}.", dir=args.out.parent))
+        try:
+            count = make_tiles(work / "root", staging, PHOTOS)
+        except BaseException:
+            shutil.rmtree(staging)
+            raise
+        if args.out.exists():
+            shutil.rmtree(args.out)
+        staging.rename(args.out)
     print(f"{args.out}: {count} tiles from {len(PHOTOS)} photos")
     return 0
 

